@@ -1,0 +1,3 @@
+#ifndef OCIRUN_BOOTSTRAP_H
+#define OCIRUN_BOOTSTRAP_H
+#endif

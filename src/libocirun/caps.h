@@ -1,0 +1,3 @@
+#ifndef OCIRUN_CAPS_H
+#define OCIRUN_CAPS_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef OCIRUN_CONTAINER_H
+#define OCIRUN_CONTAINER_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef OCIRUN_DEVICES_H
+#define OCIRUN_DEVICES_H
+#endif

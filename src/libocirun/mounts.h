@@ -1,0 +1,3 @@
+#ifndef OCIRUN_MOUNTS_H
+#define OCIRUN_MOUNTS_H
+#endif

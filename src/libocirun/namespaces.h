@@ -1,0 +1,3 @@
+#ifndef OCIRUN_NAMESPACES_H
+#define OCIRUN_NAMESPACES_H
+#endif

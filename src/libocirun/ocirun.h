@@ -1,0 +1,90 @@
+/* The public face of libocirun: what the CLI (src/) calls. One request struct
+ * per invocation; every entry point returns 0 or a negative errno with *err
+ * set. Nothing here prints or exits: output comes back as values, and
+ * diagnostics go through the logger the caller installs. */
+#ifndef OCIRUN_H
+#define OCIRUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "log.h"
+#include "ocispec.h"
+
+struct ocirun_context
+{
+  const char *root;           /* state root, e.g. /run/ocirun */
+  const char *id;             /* container id (validated by ocirun_validate_id) */
+  const char *bundle;         /* bundle directory (create/run/check); NULL = cwd */
+  const char *config_file;    /* config file name inside bundle, default "config.json" */
+  const char *console_socket; /* --console-socket */
+  const char *pid_file;       /* --pid-file */
+  const char *notify_socket;  /* NOTIFY_SOCKET from the environment, if any */
+  const char *criu;           /* --criu path (checkpoint/restore) */
+  int preserve_fds;           /* --preserve-fds N: fds 3..3+N-1 go to the container */
+  bool systemd_cgroup;        /* --systemd-cgroup */
+  bool rootless;              /* --rootless=true, or detected */
+  bool no_pivot;              /* --no-pivot */
+  bool no_new_keyring;        /* --no-new-keyring */
+  bool detach;                /* run --detach */
+  bool keep;                  /* run --keep: do not delete after exit */
+  struct ocirun_logger *log;  /* where debug/warning lines go; may be NULL */
+};
+
+/* The default state root for this user (/run/ocirun, or
+ * $XDG_RUNTIME_DIR/ocirun when rootless). Caller frees. */
+char *ocirun_default_root (bool rootless);
+
+/* Rejects ids runc rejects (empty, `.`/`..`, `/`, characters outside
+ * [A-Za-z0-9_+.-], longer than 1024). */
+int ocirun_validate_id (const char *id, ocirun_error_t *err);
+
+/* Lifecycle. create returns once the init waits for start and the pid file is
+ * written; run = create + start + wait and stores the container's exit status
+ * (128+signal when killed) in *exit_status. */
+int ocirun_container_create (struct ocirun_context *ctx, ocirun_error_t *err);
+int ocirun_container_start (struct ocirun_context *ctx, ocirun_error_t *err);
+int ocirun_container_run (struct ocirun_context *ctx, int *exit_status, ocirun_error_t *err);
+int ocirun_container_kill (struct ocirun_context *ctx, int signo, bool all, ocirun_error_t *err);
+int ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t *err);
+
+/* runc's `state` document for one container. */
+int ocirun_container_state (struct ocirun_context *ctx, oci_runc_state **out, ocirun_error_t *err);
+
+/* Every container under ctx->root, sorted by id. */
+struct ocirun_list
+{
+  oci_runc_state **items;
+  size_t len;
+};
+int ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocirun_error_t *err);
+void ocirun_list_free (struct ocirun_list *l);
+
+/* Host pids of every process in the container's cgroup. */
+int ocirun_container_pids (struct ocirun_context *ctx, pid_t **pids, size_t *len, ocirun_error_t *err);
+
+/* Parses a signal given as a name (KILL, SIGKILL, kill) or a number. */
+int ocirun_parse_signal (const char *s, int *signo, ocirun_error_t *err);
+
+/* The config `ocirun spec` writes (runc's default, or its rootless variant). */
+oci_config *ocirun_default_spec (bool rootless);
+
+/* features.json describing what this build really supports. */
+oci_features *ocirun_features (void);
+
+/* Validates a bundle without starting anything; appends every problem found
+ * to *problems (one message each) and returns how many there were (>= 0), or
+ * a negative errno when the check itself could not run. */
+struct ocirun_problems
+{
+  char **msgs;
+  size_t len;
+};
+int ocirun_check_bundle (const char *bundle, const char *config_file, bool rootless, struct ocirun_problems *problems,
+                         ocirun_error_t *err);
+void ocirun_problems_add (struct ocirun_problems *p, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+void ocirun_problems_free (struct ocirun_problems *p);
+
+#endif

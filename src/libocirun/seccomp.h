@@ -1,0 +1,3 @@
+#ifndef OCIRUN_SECCOMP_H
+#define OCIRUN_SECCOMP_H
+#endif

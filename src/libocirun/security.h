@@ -1,0 +1,3 @@
+#ifndef OCIRUN_SECURITY_H
+#define OCIRUN_SECURITY_H
+#endif
