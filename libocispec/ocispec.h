@@ -30,6 +30,12 @@ const char *oci_map_string_get (const oci_map_string *m, const char *key);
 
 #define OCISPEC_JSON_PRETTY 1u
 
+/* GNU C predefines `linux` (and `unix`) as 1, which would turn the
+ * `linux` member of oci_config into a syntax error. Use __linux__. */
+#ifdef linux
+#undef linux
+#endif
+
 #include "ocispec-types.h"
 
 #endif

@@ -1,1 +1,242 @@
 #include "config.h"
+#include "cli.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+cli_error (struct cli_global *g, const char *fmt, ...)
+{
+  cleanup_free char *msg = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  if (msg == NULL)
+    msg = xstrdup ("out of memory");
+
+  /* The last line of the log is what containerd shows the user; stderr
+   * gets the bare message only when the log line went elsewhere. */
+  ocirun_log (&g->logger, OCIRUN_LOG_ERROR, "%s", msg);
+  if (g->log_file != NULL || g->logger.fd < 0)
+    fprintf (stderr, "%s\n", msg);
+  return 1;
+}
+
+int
+cli_fail (struct cli_global *g, ocirun_error_t *err)
+{
+  int ret = cli_error (g, "%s", (err && *err && (*err)->msg) ? (*err)->msg : "unknown error");
+  ocirun_error_free (err);
+  return ret;
+}
+
+int
+cli_not_implemented (struct cli_global *g, const char *command)
+{
+  return cli_error (g, "%s is not implemented yet", command);
+}
+
+int
+cli_check_args (struct cli_global *g, const char *cmd, int n, int min, int max)
+{
+  if (min == max && n != min)
+    return cli_error (g, "ocirun: \"%s\" requires exactly %d argument(s)", cmd, min);
+  if (n < min)
+    return cli_error (g, "ocirun: \"%s\" requires a minimum of %d argument(s)", cmd, min);
+  if (max >= 0 && n > max)
+    return cli_error (g, "ocirun: \"%s\" requires a maximum of %d argument(s)", cmd, max);
+  return 0;
+}
+
+int
+cli_parse_uint (const char *s, long *out)
+{
+  char *end = NULL;
+  long v;
+
+  if (s == NULL || *s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  v = strtol (s, &end, 10);
+  if (errno != 0 || *end != '\0')
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* Root in a user namespace is rootless too: the identity map covering every
+ * uid is what the initial namespace has. */
+static bool
+in_user_namespace (void)
+{
+  cleanup_fclose FILE *f = fopen ("/proc/self/uid_map", "re");
+  unsigned long a, b, c;
+
+  if (f == NULL)
+    return false;
+  if (fscanf (f, "%lu %lu %lu", &a, &b, &c) != 3)
+    return false;
+  return !(a == 0 && b == 0 && c == 4294967295UL);
+}
+
+bool
+cli_rootless (struct cli_global *g)
+{
+  if (g->rootless && strcmp (g->rootless, "true") == 0)
+    return true;
+  if (g->rootless && strcmp (g->rootless, "false") == 0)
+    return false;
+  return geteuid () != 0 || in_user_namespace ();
+}
+
+int
+cli_init_context (struct cli_global *g, struct ocirun_context *ctx, const char *id, ocirun_error_t *err)
+{
+  memset (ctx, 0, sizeof *ctx);
+  if (id)
+    {
+      int ret = ocirun_validate_id (id, err);
+      if (ret < 0)
+        return ret;
+    }
+  if (g->root == NULL)
+    {
+      if (g->default_root == NULL)
+        g->default_root = ocirun_default_root (geteuid () != 0);
+      g->root = g->default_root;
+    }
+  ctx->root = g->root;
+  ctx->id = id;
+  ctx->config_file = "config.json";
+  ctx->criu = g->criu;
+  ctx->systemd_cgroup = g->systemd_cgroup;
+  ctx->rootless = cli_rootless (g);
+  ctx->log = &g->logger;
+  return 0;
+}
+
+/* ---- JSON re-indentation ---- */
+
+struct out
+{
+  char *s;
+  size_t len, cap;
+};
+
+static void
+out_add (struct out *o, const char *s, size_t n)
+{
+  if (o->len + n + 1 > o->cap)
+    {
+      o->cap = (o->len + n + 1) * 2;
+      o->s = xrealloc (o->s, o->cap);
+    }
+  memcpy (o->s + o->len, s, n);
+  o->len += n;
+  o->s[o->len] = '\0';
+}
+
+static void
+out_newline (struct out *o, const char *indent, int depth)
+{
+  out_add (o, "\n", 1);
+  for (int i = 0; i < depth; i++)
+    out_add (o, indent, strlen (indent));
+}
+
+static const char *
+skip_ws (const char *p)
+{
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  return p;
+}
+
+char *
+cli_json_reindent (const char *json, const char *indent)
+{
+  struct out o = { NULL, 0, 0 };
+  int depth = 0;
+  const char *p = json;
+
+  out_add (&o, "", 0);
+  for (p = skip_ws (p); *p; p = skip_ws (p))
+    {
+      switch (*p)
+        {
+        case '"':
+          {
+            const char *start = p++;
+            while (*p && *p != '"')
+              p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (*p != '"')
+              goto fail;
+            p++;
+            out_add (&o, start, (size_t) (p - start));
+            break;
+          }
+        case '{':
+        case '[':
+          {
+            const char *next = skip_ws (p + 1);
+            char close = *p == '{' ? '}' : ']';
+            if (*next == close)
+              {
+                out_add (&o, p, 1);
+                out_add (&o, &close, 1);
+                p = next + 1;
+                break;
+              }
+            out_add (&o, p++, 1);
+            out_newline (&o, indent, ++depth);
+            break;
+          }
+        case '}':
+        case ']':
+          if (depth == 0)
+            goto fail;
+          out_newline (&o, indent, --depth);
+          out_add (&o, p++, 1);
+          break;
+        case ',':
+          out_add (&o, ",", 1);
+          out_newline (&o, indent, depth);
+          p++;
+          break;
+        case ':':
+          out_add (&o, ": ", 2);
+          p++;
+          break;
+        default:
+          {
+            const char *start = p;
+            while (*p && !strchr (" \t\r\n,:{}[]\"", *p))
+              p++;
+            out_add (&o, start, (size_t) (p - start));
+          }
+        }
+    }
+  if (depth != 0)
+    goto fail;
+  return o.s;
+
+fail:
+  free (o.s);
+  return NULL;
+}
+
+int
+cli_print (struct cli_global *g, const char *s, bool with_newline)
+{
+  if (fputs (s, stdout) == EOF || (with_newline && putchar ('\n') == EOF) || fflush (stdout) == EOF)
+    return cli_error (g, "write to stdout: %s", strerror (errno));
+  return 0;
+}

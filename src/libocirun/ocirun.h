@@ -50,6 +50,38 @@ int ocirun_container_run (struct ocirun_context *ctx, int *exit_status, ocirun_e
 int ocirun_container_kill (struct ocirun_context *ctx, int signo, bool all, ocirun_error_t *err);
 int ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t *err);
 
+/* `exec`: a new process in a running container. Without process_file, the
+ * container's own process is the base and the other fields override it, as
+ * runc exec does. Without detach, *exit_status gets the process's exit
+ * status (128+signal when killed). */
+struct ocirun_exec_request
+{
+  const char *process_file; /* --process: a runtime-spec process object */
+  char **args;              /* COMMAND ARGS... */
+  size_t n_args;
+  char **env; /* --env, appended */
+  size_t n_env;
+  const char *cwd;  /* --cwd */
+  const char *user; /* --user uid[:gid] */
+  char **additional_gids;
+  size_t n_additional_gids;
+  char **caps; /* --cap, added to bounding/effective/permitted */
+  size_t n_caps;
+  char **cgroups; /* --cgroup [controller:]path */
+  size_t n_cgroups;
+  const char *process_label;
+  const char *apparmor;
+  const char *console_socket;
+  const char *pid_file;
+  int preserve_fds;
+  bool tty;
+  bool detach;
+  bool no_new_privs;
+  bool ignore_paused;
+};
+int ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_request *req, int *exit_status,
+                           ocirun_error_t *err);
+
 /* runc's `state` document for one container. */
 int ocirun_container_state (struct ocirun_context *ctx, oci_runc_state **out, ocirun_error_t *err);
 

@@ -1,3 +1,28 @@
+/* linux.seccomp turned into a libseccomp filter and loaded into the calling
+ * process. */
+/* -I src/libocirun makes <seccomp.h> resolve to this file in every file of
+ * the library that wants libseccomp: pull in the real one. Outside the guard
+ * on purpose: when this file was reached as "seccomp.h", #include_next
+ * searches the whole path and lands here again; only that second, nested
+ * pass (found through -I) can step on to libseccomp's header. */
+#include_next <seccomp.h>
+
 #ifndef OCIRUN_SECCOMP_H
 #define OCIRUN_SECCOMP_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "ocispec.h"
+
+/* True when some rule (or the default) uses SCMP_ACT_NOTIFY. */
+bool ocirun_seccomp_uses_notify (const oci_seccomp *seccomp);
+
+/* Builds and loads the filter. Does not set no_new_privs (the caller owns
+ * that choice; without it loading needs CAP_SYS_ADMIN). When the filter uses
+ * SCMP_ACT_NOTIFY, *listener_fd receives the new notification fd (CLOEXEC),
+ * else -1. Syscall names unknown on this architecture are skipped, as runc
+ * does; unknown actions, operators, architectures and flags fail. */
+int ocirun_seccomp_load (const oci_seccomp *seccomp, int *listener_fd, ocirun_error_t *err);
+
 #endif

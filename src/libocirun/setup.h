@@ -4,6 +4,7 @@
 #ifndef OCIRUN_SETUP_H
 #define OCIRUN_SETUP_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -99,16 +100,26 @@ int ocirun_run_hooks (oci_hook **hooks, size_t n, const char *phase, const char 
 
 /* ---- terminal.c ---- */
 
-/* Opens a new pty pair; *master/*slave are CLOEXEC fds; *slave_path is the
+/* Opens a new pty pair; *master and *slave are CLOEXEC fds; *slave_path is the
  * slave's /dev/pts path. Sets the window size when size is non-NULL. */
 int ocirun_pty_open (const oci_box *size, int *master, int *slave, char **slave_path, ocirun_error_t *err);
 /* Sends fd over the unix socket at socket_path with SCM_RIGHTS (what
  * --console-socket expects). */
 int ocirun_send_console (const char *socket_path, int master, ocirun_error_t *err);
+/* Receives one fd sent with SCM_RIGHTS on sock (the other end of
+ * ocirun_send_console); *name (when non-NULL) gets the data sent with it.
+ * Returns the fd, CLOEXEC. */
+int ocirun_recv_fd (int sock, char **name, ocirun_error_t *err);
 /* Makes fd the controlling terminal and stdin/stdout/stderr of the caller. */
 int ocirun_setup_console_stdio (int slave, ocirun_error_t *err);
 /* Relays between the current stdin/stdout and master until the child exits;
  * forwards SIGWINCH sizes. Used by `run`/`exec` without a console socket. */
 int ocirun_pty_relay (int master, int child_pidfd, ocirun_error_t *err);
+
+/* ---- process.c ---- */
+
+/* Parses a CPU list as in execCPUAffinity ("0-3,7"); for .final, which the
+ * caller applies after moving the process into the container's cgroup. */
+int ocirun_parse_cpu_list (const char *s, cpu_set_t *set, ocirun_error_t *err);
 
 #endif

@@ -1,7 +1,8 @@
-/* The state directory: ROOT/ID holds status.json (oci_container_status),
- * exec.fifo (present between create and start), and a lock file. Writes are
- * atomic (temp + rename); every command that changes a container holds the
- * lock, so concurrent commands never tear it. */
+/* The state directory: ROOT/ID holds status.json (oci_container_status) and
+ * exec.fifo (present between create and start); a flock() on the directory
+ * itself is the container's lock. Writes are atomic (temp + rename); every
+ * command that changes a container holds the lock, so concurrent commands
+ * never tear it. */
 #ifndef OCIRUN_STATE_H
 #define OCIRUN_STATE_H
 
@@ -23,17 +24,25 @@ const char *ocirun_status_name (enum ocirun_status s);
 
 /* Creates ROOT (0700) if needed, then ROOT/ID exclusively: EEXIST becomes
  * "container `ID` already exists". Returns an O_DIRECTORY fd on ROOT/ID,
- * locked exclusively. */
+ * locked exclusively.
+ * The lock is a flock() on the directory fd itself: it lasts while any copy
+ * of that open file description exists, so a forked child that lives on
+ * (the container init) must close it even though it is O_CLOEXEC. The
+ * creator must keep it until status.json is written: a directory without
+ * status.json whose lock is free is taken for a dead create and removed. */
 int ocirun_state_reserve (const char *root, const char *id, ocirun_error_t *err);
 
 /* Opens ROOT/ID (ENOENT becomes "container `ID` does not exist") and takes
- * its lock (exclusive or shared). Returns the directory fd. */
+ * its lock (exclusive or shared). Returns the directory fd. A directory left
+ * by a create that died before writing status.json also fails with -ENOENT
+ * (and is removed when `exclusive`). */
 int ocirun_state_open (const char *root, const char *id, bool exclusive, ocirun_error_t *err);
 
 int ocirun_state_write (int dirfd, const oci_container_status *st, ocirun_error_t *err);
 int ocirun_state_read (int dirfd, oci_container_status **st, ocirun_error_t *err);
 
-/* Removes ROOT/ID and everything in it. */
+/* Removes ROOT/ID and everything in it (by fd, no path walks); -ENOENT when
+ * it does not exist. Takes no lock: the caller holds it. */
 int ocirun_state_remove (const char *root, const char *id, ocirun_error_t *err);
 
 /* The start time of pid (field 22 of /proc/PID/stat), 0 when it is gone. */
@@ -46,5 +55,9 @@ enum ocirun_status ocirun_state_status (int dirfd, const oci_container_status *s
 
 /* RFC 3339 with nanoseconds in UTC, as runc prints `created`. */
 char *ocirun_now_rfc3339 (void);
+/* The same format for a given time (Go's time.RFC3339Nano: trailing zeros
+ * of the fraction trimmed). */
+struct timespec;
+char *ocirun_format_rfc3339 (const struct timespec *ts);
 
 #endif

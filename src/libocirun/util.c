@@ -20,8 +20,10 @@ static void __attribute__ ((noreturn))
 oom (void)
 {
   static const char msg[] = "ocirun: out of memory\n";
+  /* Nothing more can be done if even this write fails. */
   if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
-    ;
+    {
+    }
   abort ();
 }
 
