@@ -11,6 +11,7 @@
 #include "config.h"
 #include "bootstrap.h"
 #include "container.h"
+#include "netdev.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -181,7 +182,7 @@ child_expect (struct child *ch, int type, int *value, ocirun_error_t *err)
   if (r <= 0)
     return ocirun_make_error (err, r < 0 ? -r : EPIPE, "wait for the runtime");
   if (r != type)
-    return ocirun_make_error (err, EPROTO, "unexpected message %d from the runtime (wanted %d)", r, type);
+    return ocirun_make_error (err, -EPROTO, "unexpected message %d from the runtime (wanted %d)", r, type);
   if (value)
     *value = m.value;
   return 0;
@@ -245,7 +246,7 @@ seccomp_listener_cb (void *data, int fd, ocirun_error_t *err)
   cleanup_close int owned = fd;
 
   if (!ch->parent_waiting)
-    return ocirun_make_error (err, EINVAL, "seccomp listener created after the runtime returned");
+    return ocirun_make_error (err, -EINVAL, "seccomp listener created after the runtime returned");
   if (sync_send (ch->sock, SYNC_SECCOMP_FD, 0, NULL, fd) < 0)
     return ocirun_make_error (err, errno, "send the seccomp listener to the runtime");
   return child_expect (ch, SYNC_SECCOMP_DONE, NULL, err);
@@ -298,6 +299,12 @@ init_main (struct child *ch)
 
   /* Die with the runtime while it still drives us, instead of lingering. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  /* Until execve this is a copy of the runtime: processes of a shared pid
+   * namespace must not reach its memory or /proc/PID/exe. In a user
+   * namespace its root is unprivileged on the host, and /proc/self must stay
+   * writable by it (oom_score_adj, attr), so stay dumpable there. */
+  if (!c->userns)
+    prctl (PR_SET_DUMPABLE, 0);
 
   /* The container starts with no blocked signals and default dispositions
    * (an ignored signal would survive execve). */
@@ -483,7 +490,7 @@ forward_seccomp_listener (struct ocirun_spawn *s, int fd, ocirun_error_t *err)
   struct cmsghdr *cm;
 
   if (sc == NULL || sc->listener_path == NULL)
-    return ocirun_make_error (err, EINVAL, "seccomp listener received but linux.seccomp.listenerPath is not set");
+    return ocirun_make_error (err, -EINVAL, "seccomp listener received but linux.seccomp.listenerPath is not set");
   if (strlen (sc->listener_path) >= sizeof addr.sun_path)
     return ocirun_make_error (err, ENAMETOOLONG, "linux.seccomp.listenerPath `%s`", sc->listener_path);
   strcpy (addr.sun_path, sc->listener_path);
@@ -532,10 +539,10 @@ describe_death (pid_t pid, ocirun_error_t *err)
 {
   int st = 0;
   if (TEMP_FAILURE_RETRY_INT (waitpid (pid, &st, 0)) < 0)
-    return ocirun_make_error (err, EPIPE, "container init exited unexpectedly");
+    return ocirun_make_error (err, -EPIPE, "container init exited unexpectedly");
   if (WIFSIGNALED (st))
-    return ocirun_make_error (err, EPIPE, "container init was killed by signal %d during setup", WTERMSIG (st));
-  return ocirun_make_error (err, EPIPE, "container init exited with status %d during setup", WEXITSTATUS (st));
+    return ocirun_make_error (err, -EPIPE, "container init was killed by signal %d during setup", WTERMSIG (st));
+  return ocirun_make_error (err, -EPIPE, "container init exited with status %d during setup", WEXITSTATUS (st));
 }
 
 int
@@ -611,7 +618,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
             }
           if (r == SYNC_ERROR)
             {
-              ret = ocirun_make_error (err, m.value, "%s", m.text);
+              ret = ocirun_make_error (err, -m.value, "%s", m.text);
               goto fail;
             }
           if (r < 0 || r == 0)
@@ -621,7 +628,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
               intermediate = -1;
               goto fail;
             }
-          ret = ocirun_make_error (err, EPROTO, "unexpected message %d from the container init", r);
+          ret = ocirun_make_error (err, -EPROTO, "unexpected message %d from the container init", r);
           goto fail;
         }
     }
@@ -639,6 +646,9 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
       if (ret < 0)
         goto fail;
     }
+  ret = ocirun_netdev_move_in (lx, pid, err);
+  if (ret < 0)
+    goto fail;
   if (sync_send (sv[0], SYNC_GO, pid, NULL, -1) < 0)
     {
       ret = ocirun_make_error (err, errno, "start the container init");
@@ -660,7 +670,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
         case SYNC_SECCOMP_FD:
           if (rfd < 0)
             {
-              ret = ocirun_make_error (err, EPROTO, "seccomp listener message without a descriptor");
+              ret = ocirun_make_error (err, -EPROTO, "seccomp listener message without a descriptor");
               goto fail;
             }
           ret = forward_seccomp_listener (s, rfd, err);
@@ -672,7 +682,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
           close (sv[0]);
           return 0;
         case SYNC_ERROR:
-          ret = ocirun_make_error (err, m.value, "%s", m.text);
+          ret = ocirun_make_error (err, -m.value, "%s", m.text);
           goto fail;
         case 0:
           ret = describe_death (pid, err);
@@ -683,7 +693,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
           if (rfd >= 0)
             close (rfd);
           ret = r < 0 ? ocirun_make_error (err, -r, "read from the container init")
-                      : ocirun_make_error (err, EPROTO, "unexpected message %d from the container init", r);
+                      : ocirun_make_error (err, -EPROTO, "unexpected message %d from the container init", r);
           goto fail;
         }
     }
@@ -723,6 +733,8 @@ exec_final (struct ocirun_exec_spawn *e, int sock)
   sigset_t none;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (e->userns)
+    prctl (PR_SET_DUMPABLE, 1);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   for (int sig = 1; sig < NSIG; sig++)
@@ -826,12 +838,12 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
   joiner = -1;
   if (r == SYNC_ERROR)
     {
-      ret = ocirun_make_error (err, m.value, "%s", m.text);
+      ret = ocirun_make_error (err, -m.value, "%s", m.text);
       goto fail;
     }
   if (r != SYNC_PID)
     {
-      ret = ocirun_make_error (err, EPIPE, "the exec process died while joining the container");
+      ret = ocirun_make_error (err, -EPIPE, "the exec process died while joining the container");
       goto fail;
     }
   e->pid = m.value;
@@ -843,9 +855,9 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
       return 0; /* execve closed the socket */
     }
   if (r == SYNC_ERROR)
-    ret = ocirun_make_error (err, m.value, "%s", m.text);
+    ret = ocirun_make_error (err, -m.value, "%s", m.text);
   else
-    ret = ocirun_make_error (err, EPROTO, "unexpected message %d from the exec process", r);
+    ret = ocirun_make_error (err, -EPROTO, "unexpected message %d from the exec process", r);
 
 fail:
   close (sv[0]);

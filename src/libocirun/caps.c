@@ -173,20 +173,15 @@ ocirun_caps_apply (const oci_capabilities *caps, ocirun_error_t *err)
     {
       if (!(amb & (UINT64_C (1) << v)))
         continue;
-      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long) v, 0, 0) < 0)
+      /* The kernel only raises ambient caps that are both permitted and
+       * inheritable. runc's spec lists ambient caps without inheritable
+       * ones and runc ignores the refusal: so do we. */
+      if (!(perm & (UINT64_C (1) << v)) || !(inh & (UINT64_C (1) << v)))
+        continue;
+      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long) v, 0, 0) < 0 && errno != EINVAL)
         {
           int e = errno;
-          cleanup_free char *name = NULL;
-          if (e == EINVAL)
-            continue;
-          name = cap_name (v);
-          /* The kernel only allows ambient caps that are also permitted and
-           * inheritable: say so rather than a bare EPERM. */
-          if (e == EPERM && (!(perm & (UINT64_C (1) << v)) || !(inh & (UINT64_C (1) << v))))
-            return ocirun_make_error (err, e,
-                                      "set capabilities: raise ambient `%s` (it must also be permitted and "
-                                      "inheritable)",
-                                      name ? name : "?");
+          cleanup_free char *name = cap_name (v);
           return ocirun_make_error (err, e, "set capabilities: raise ambient `%s`", name ? name : "?");
         }
     }

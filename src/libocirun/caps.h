@@ -18,8 +18,9 @@ int ocirun_cap_from_name (const char *name, cap_value_t *out, ocirun_error_t *er
 int ocirun_caps_apply_bounding (const oci_capabilities *caps, ocirun_error_t *err);
 
 /* Sets effective/permitted/inheritable exactly to the lists, then clears the
- * ambient set and raises caps->ambient. Unknown names fail; names the running
- * kernel does not know (above cap_last_cap) are skipped. */
+ * ambient set and raises caps->ambient (those not both permitted and
+ * inheritable are skipped, as runc does). Unknown names fail; names the
+ * running kernel does not know (above cap_last_cap) are skipped. */
 int ocirun_caps_apply (const oci_capabilities *caps, ocirun_error_t *err);
 
 #endif

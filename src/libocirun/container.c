@@ -6,6 +6,7 @@
 #include "bootstrap.h"
 #include "cgroup/cgroup.h"
 #include "namespaces.h"
+#include "netdev.h"
 #include "ocirun.h"
 #include "state.h"
 #include "util.h"
@@ -58,10 +59,10 @@ ocirun_parse_config (const char *path, const char *data, size_t len, oci_config 
     {
       int ret;
       if (errs.len > 1)
-        ret = ocirun_make_error (err, EINVAL, "%s: %s (and %zu more problems: run `ocirun check`)", name,
+        ret = ocirun_make_error (err, -EINVAL, "%s: %s (and %zu more problems: run `ocirun check`)", name,
                                  errs.msgs[0], errs.len - 1);
       else
-        ret = ocirun_make_error (err, EINVAL, "%s: %s", name, errs.len ? errs.msgs[0] : "cannot be parsed");
+        ret = ocirun_make_error (err, -EINVAL, "%s: %s", name, errs.len ? errs.msgs[0] : "cannot be parsed");
       ocispec_errors_free (&errs);
       return ret;
     }
@@ -137,7 +138,7 @@ resolve_rootfs (const char *bundle, const oci_config *cfg, char **out, ocirun_er
   char *real;
 
   if (cfg->root == NULL || cfg->root->path == NULL)
-    return ocirun_make_error (err, EINVAL, "config.json: root.path: required field is missing");
+    return ocirun_make_error (err, -EINVAL, "config.json: root.path: required field is missing");
   if (cfg->root->path[0] == '/')
     joined = xstrdup (cfg->root->path);
   else
@@ -195,9 +196,9 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
   if (ret < 0)
     return ret;
   if (cfg->process == NULL)
-    return ocirun_make_error (err, EINVAL, "config.json: process: required to create a container");
+    return ocirun_make_error (err, -EINVAL, "config.json: process: required to create a container");
   if (cfg->process->args_len == 0)
-    return ocirun_make_error (err, EINVAL, "config.json: process.args: must not be empty");
+    return ocirun_make_error (err, -EINVAL, "config.json: process.args: must not be empty");
   ret = resolve_rootfs (bundle, cfg, &rootfs, err);
   if (ret < 0)
     return ret;
@@ -212,6 +213,12 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
   ret = ocirun_ns_plan_build (cfg->linux, &plan, err);
   if (ret < 0)
     return ret;
+  ret = ocirun_netdev_validate (cfg->linux, (plan.new_flags | plan.join_flags) & CLONE_NEWNET, err);
+  if (ret < 0)
+    {
+      ocirun_ns_plan_close (&plan);
+      return ret;
+    }
 
   c.id = ctx->id;
   c.config = cfg;
@@ -259,6 +266,8 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
                                          .resources = cfg->linux ? cfg->linux->resources : NULL,
                                          .systemd = ctx->systemd_cgroup,
                                          .rootless = ctx->rootless,
+                                         .linux_devices = cfg->linux ? cfg->linux->devices : NULL,
+                                         .linux_devices_len = cfg->linux ? cfg->linux->devices_len : 0,
                                          .log = ctx->log };
     ret = ocirun_cgroup_create (&req, &cg, err);
     if (ret < 0)
@@ -449,7 +458,7 @@ release_init (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_
   if (fd < 0)
     {
       if (errno == ENXIO)
-        return ocirun_make_error (err, ESRCH, "the container init is not running");
+        return ocirun_make_error (err, -ESRCH, "the container init is not running");
       return ocirun_make_error (err, errno, "open exec.fifo");
     }
   if (TEMP_FAILURE_RETRY_INT (write (fd, "0", 1)) != 1)
@@ -484,11 +493,11 @@ ocirun_container_start (struct ocirun_context *ctx, ocirun_error_t *err)
     case OCIRUN_STATUS_CREATED:
       return release_init (ctx, &l, err);
     case OCIRUN_STATUS_STOPPED:
-      return ocirun_make_error (err, EINVAL, "cannot start a container that has stopped");
+      return ocirun_make_error (err, -EINVAL, "cannot start a container that has stopped");
     case OCIRUN_STATUS_PAUSED:
-      return ocirun_make_error (err, EINVAL, "cannot start a paused container");
+      return ocirun_make_error (err, -EINVAL, "cannot start a paused container");
     default:
-      return ocirun_make_error (err, EINVAL, "cannot start an already running container");
+      return ocirun_make_error (err, -EINVAL, "cannot start an already running container");
     }
 }
 
@@ -505,15 +514,15 @@ signal_init (struct ocirun_loaded *l, int signo, ocirun_error_t *err)
   if (pidfd < 0)
     {
       if (errno == ESRCH)
-        return ocirun_make_error (err, ESRCH, "container not running");
+        return ocirun_make_error (err, -ESRCH, "container not running");
       return ocirun_make_error (err, errno, "pidfd_open %d", l->st->pid);
     }
   if (ocirun_pid_start_time (l->st->pid) != l->st->pid_start_time)
-    return ocirun_make_error (err, ESRCH, "container not running");
+    return ocirun_make_error (err, -ESRCH, "container not running");
   if (syscall (SYS_pidfd_send_signal, pidfd, signo, NULL, 0) < 0)
     {
       if (errno == ESRCH)
-        return ocirun_make_error (err, ESRCH, "container not running");
+        return ocirun_make_error (err, -ESRCH, "container not running");
       return ocirun_make_error (err, errno, "send signal %d to %d", signo, l->st->pid);
     }
   return 0;
@@ -530,7 +539,7 @@ ocirun_container_kill (struct ocirun_context *ctx, int signo, bool all, ocirun_e
   if (all && l.cg)
     return ocirun_cgroup_kill (l.cg, signo, err);
   if (l.status == OCIRUN_STATUS_STOPPED)
-    return ocirun_make_error (err, ESRCH, "container not running");
+    return ocirun_make_error (err, -ESRCH, "container not running");
   return signal_init (&l, signo, err);
 }
 
@@ -551,10 +560,28 @@ wait_gone (pid_t pid, uint64_t start_time)
   waitpid (pid, NULL, WNOHANG);
 }
 
+static const char *
+netns_path (const oci_config *cfg)
+{
+  if (cfg == NULL || cfg->linux == NULL)
+    return NULL;
+  for (size_t i = 0; i < cfg->linux->namespaces_len; i++)
+    if (strcmp (cfg->linux->namespaces[i]->type, "network") == 0)
+      return cfg->linux->namespaces[i]->path;
+  return NULL;
+}
+
 static int
 destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_t *err)
 {
   struct ocirun_container c;
+
+  if (l->config && l->config->linux && l->config->linux->net_devices)
+    {
+      cleanup_error ocirun_error_t e = NULL;
+      if (ocirun_netdev_move_back (l->config->linux, netns_path (l->config), &e) < 0)
+        ocirun_warning (ctx->log, "%s", e->msg);
+    }
 
   if (l->cg)
     {
@@ -614,7 +641,7 @@ ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t 
       break;
     default:
       if (!force)
-        return ocirun_make_error (err, EBUSY, "cannot delete container `%s` that is not stopped: %s", ctx->id,
+        return ocirun_make_error (err, -EBUSY, "cannot delete container `%s` that is not stopped: %s", ctx->id,
                                   ocirun_status_name (l.status));
       if (l.cg)
         {

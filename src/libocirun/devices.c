@@ -22,8 +22,8 @@ struct default_device
 };
 
 static const struct default_device default_devices[] = {
-  { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
-  { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+  { "/dev/null", 1, 3 },   { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
+  { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 };
 
 bool
@@ -152,8 +152,8 @@ ocirun_create_devices (struct ocirun_container *c, bool setup_dev, ocirun_error_
         return ocirun_make_error (err, EINVAL, "device `%s`: invalid type `%s`", d->path, d->type);
       if (d->path[0] != '/')
         return ocirun_make_error (err, EINVAL, "device `%s`: path must be absolute", d->path);
-      ret = create_device (c, d->path, type, (unsigned) d->major, (unsigned) d->minor,
-                           d->has_file_mode ? (mode_t) d->file_mode : 0666, d->has_uid ? d->uid : 0,
+      ret = create_device (c, d->path, type, (unsigned)d->major, (unsigned)d->minor,
+                           d->has_file_mode ? (mode_t)d->file_mode : 0666, d->has_uid ? d->uid : 0,
                            d->has_gid ? d->gid : 0, bind && type != S_IFIFO, err);
       if (ret < 0)
         return ret;

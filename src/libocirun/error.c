@@ -2,6 +2,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,13 @@ set_msg (ocirun_error_t e, char *msg)
 int
 ocirun_make_errorv (ocirun_error_t *err, int errno_, const char *fmt, va_list ap)
 {
-  int ret = errno_ > 0 ? -errno_ : -1;
+  bool suffix = errno_ > 0;
   char *head = NULL, *msg = NULL;
+  int ret;
+
+  if (errno_ < 0)
+    errno_ = -errno_;
+  ret = errno_ > 0 ? -errno_ : -1;
 
   if (err == NULL)
     return ret;
@@ -36,7 +42,7 @@ ocirun_make_errorv (ocirun_error_t *err, int errno_, const char *fmt, va_list ap
 
   if (vasprintf (&head, fmt, ap) < 0)
     head = NULL;
-  if (head && errno_ > 0)
+  if (head && suffix)
     {
       if (asprintf (&msg, "%s: %s", head, strerror (errno_)) < 0)
         msg = NULL;

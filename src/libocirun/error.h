@@ -15,7 +15,9 @@ struct ocirun_error_s
 typedef struct ocirun_error_s *ocirun_error_t;
 
 /* Sets *err to "<fmt>: <strerror(errno_)>" (or just <fmt> when errno_ is 0)
- * and returns -errno_ (or -1). Safe to call with err == NULL. */
+ * and returns -errno_ (or -1). A negative errno_ (e.g. -EINVAL) sets that
+ * status without the strerror suffix, for messages that already say what is
+ * wrong. Safe to call with err == NULL. */
 int ocirun_make_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 int ocirun_make_errorv (ocirun_error_t *err, int errno_, const char *fmt, va_list ap);

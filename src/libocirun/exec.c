@@ -52,7 +52,7 @@ parse_u32 (const char *s, uint32_t *out)
 static int
 errors_to_error (const char *what, ocispec_errors *errs, ocirun_error_t *err)
 {
-  int ret = ocirun_make_error (err, EINVAL, "%s: %s", what, errs->len ? errs->msgs[0] : "cannot be parsed");
+  int ret = ocirun_make_error (err, -EINVAL, "%s: %s", what, errs->len ? errs->msgs[0] : "cannot be parsed");
   ocispec_errors_free (errs);
   return ret;
 }
@@ -77,7 +77,7 @@ build_process (const oci_config *cfg, const struct ocirun_exec_request *req, oci
       size_t len = 0;
 
       if (cfg->process == NULL)
-        return ocirun_make_error (err, EINVAL, "the container's config has no process to base the exec on");
+        return ocirun_make_error (err, -EINVAL, "the container's config has no process to base the exec on");
       json = oci_process_to_json (cfg->process, 0, &len);
       p = oci_process_parse_data (json, len, &errs);
       if (p == NULL)
@@ -114,7 +114,7 @@ build_process (const oci_config *cfg, const struct ocirun_exec_request *req, oci
       if (colon)
         *colon = '\0';
       if (parse_u32 (u, &uid) < 0 || (colon && parse_u32 (colon + 1, &gid) < 0))
-        return ocirun_make_error (err, EINVAL, "--user `%s`: expected <uid>[:<gid>] as numbers", req->user);
+        return ocirun_make_error (err, -EINVAL, "--user `%s`: expected <uid>[:<gid>] as numbers", req->user);
       if (p->user == NULL)
         p->user = xmalloc0 (sizeof *p->user);
       p->user->uid = uid;
@@ -133,7 +133,7 @@ build_process (const oci_config *cfg, const struct ocirun_exec_request *req, oci
         {
           uint32_t g;
           if (parse_u32 (req->additional_gids[i], &g) < 0)
-            return ocirun_make_error (err, EINVAL, "--additional-gids `%s`: not a number", req->additional_gids[i]);
+            return ocirun_make_error (err, -EINVAL, "--additional-gids `%s`: not a number", req->additional_gids[i]);
           p->user->additional_gids
               = xrealloc (p->user->additional_gids, (p->user->additional_gids_len + 1) * sizeof (uint32_t));
           p->user->additional_gids[p->user->additional_gids_len++] = g;
@@ -173,9 +173,9 @@ build_process (const oci_config *cfg, const struct ocirun_exec_request *req, oci
       p->selinux_label = xstrdup (req->process_label);
     }
   if (p->args_len == 0)
-    return ocirun_make_error (err, EINVAL, "exec: no command to run (args is empty)");
+    return ocirun_make_error (err, -EINVAL, "exec: no command to run (args is empty)");
   if (p->cwd == NULL || p->cwd[0] != '/')
-    return ocirun_make_error (err, EINVAL, "exec: cwd `%s` must be an absolute path", p->cwd ? p->cwd : "");
+    return ocirun_make_error (err, -EINVAL, "exec: cwd `%s` must be an absolute path", p->cwd ? p->cwd : "");
   *out = steal_pointer (&p);
   return 0;
 }
@@ -198,24 +198,24 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   switch (l.status)
     {
     case OCIRUN_STATUS_STOPPED:
-      return ocirun_make_error (err, EINVAL, "cannot exec in a stopped container");
+      return ocirun_make_error (err, -EINVAL, "cannot exec in a stopped container");
     case OCIRUN_STATUS_PAUSED:
       if (!req->ignore_paused)
-        return ocirun_make_error (err, EINVAL, "cannot exec in a paused container (use --ignore-paused to override)");
+        return ocirun_make_error (err, -EINVAL, "cannot exec in a paused container (use --ignore-paused to override)");
       break;
     default:
       break;
     }
   if (req->n_cgroups)
-    return ocirun_make_error (err, ENOTSUP, "exec --cgroup: sub-cgroups are not supported yet");
+    return ocirun_make_error (err, -ENOTSUP, "exec --cgroup: sub-cgroups are not supported yet");
 
   ret = build_process (l.config, req, &p, err);
   if (ret < 0)
     return ret;
   if (p->terminal && req->detach && req->console_socket == NULL)
-    return ocirun_make_error (err, EINVAL, "cannot allocate a terminal for a detached exec without --console-socket");
+    return ocirun_make_error (err, -EINVAL, "cannot allocate a terminal for a detached exec without --console-socket");
   if (!p->terminal && req->console_socket)
-    return ocirun_make_error (err, EINVAL, "--console-socket given but no terminal was asked for (--tty)");
+    return ocirun_make_error (err, -EINVAL, "--console-socket given but no terminal was asked for (--tty)");
 
   if (l.config->linux)
     for (size_t i = 0; i < l.config->linux->namespaces_len; i++)
@@ -223,7 +223,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
 
   pidfd = syscall (SYS_pidfd_open, l.st->pid, 0);
   if (pidfd < 0 || ocirun_pid_start_time (l.st->pid) != l.st->pid_start_time)
-    return ocirun_make_error (err, ESRCH, "cannot exec: the container's init is gone");
+    return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
 
   if (p->terminal)
     {

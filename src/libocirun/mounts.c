@@ -75,6 +75,14 @@ static const struct flag_option flag_options[] = {
   { "nostrictatime", true, MS_STRICTATIME },
   { "nosymfollow", false, MS_NOSYMFOLLOW },
   { "symfollow", true, MS_NOSYMFOLLOW },
+  { "acl", false, MS_POSIXACL },
+  { "noacl", true, MS_POSIXACL },
+  { "iversion", false, MS_I_VERSION },
+  { "noiversion", true, MS_I_VERSION },
+  { "lazytime", false, MS_LAZYTIME },
+  { "nolazytime", true, MS_LAZYTIME },
+  { "silent", false, MS_SILENT },
+  { "loud", true, MS_SILENT },
   { NULL, false, 0 },
 };
 
@@ -105,7 +113,7 @@ struct rec_option
   uint64_t attr;
 };
 
-#define ATIME_MODE ((uint64_t) 1 << 63) /* marker: sets the atime field to attr */
+#define ATIME_MODE ((uint64_t)1 << 63) /* marker: sets the atime field to attr */
 
 static const struct rec_option rec_options[] = {
   { "rro", false, MOUNT_ATTR_RDONLY },
@@ -194,7 +202,7 @@ ocirun_parse_mount_options (char *const *options, size_t n, struct ocirun_mount_
               {
                 uint64_t v = r->attr & ~ATIME_MODE;
                 out->attr_clr |= MOUNT_ATTR__ATIME;
-                out->attr_set = (out->attr_set & ~(uint64_t) MOUNT_ATTR__ATIME) | v;
+                out->attr_set = (out->attr_set & ~(uint64_t)MOUNT_ATTR__ATIME) | v;
               }
             else if (r->clear)
               {
@@ -365,7 +373,7 @@ check_proc_mount (const char *dest, const char *source, ocirun_error_t *err)
       if (*p == '\0')
         break;
       e = strchr (p, '/');
-      len = e ? (size_t) (e - p) : strlen (p);
+      len = e ? (size_t)(e - p) : strlen (p);
       if (len == 1 && p[0] == '.')
         ;
       else if (len == 2 && p[0] == '.' && p[1] == '.')
@@ -427,9 +435,9 @@ write_id_map (pid_t pid, const char *file, oci_id_mapping **maps, size_t n, ocir
     {
       char line[64];
       int l = snprintf (line, sizeof (line), "%u %u %u\n", maps[i]->container_id, maps[i]->host_id, maps[i]->size);
-      buf = xrealloc (buf, len + (size_t) l + 1);
-      memcpy (buf + len, line, (size_t) l + 1);
-      len += (size_t) l;
+      buf = xrealloc (buf, len + (size_t)l + 1);
+      memcpy (buf + len, line, (size_t)l + 1);
+      len += (size_t)l;
     }
   snprintf (path, sizeof (path), "/proc/%d/%s", pid, file);
   fd = open (path, O_WRONLY | O_CLOEXEC);
@@ -438,13 +446,36 @@ write_id_map (pid_t pid, const char *file, oci_id_mapping **maps, size_t n, ocir
   return 0;
 }
 
+/* The pid of `pid` as the mounted /proc numbers it. The init may live in a
+ * new pid namespace while /proc is still the host's: a pidfd's fdinfo shows
+ * the pid in the namespace of the proc instance read. */
+static pid_t
+proc_visible_pid (pid_t pid)
+{
+  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
+  cleanup_free char *info = NULL;
+  char path[64];
+  const char *p;
+
+  if (pidfd < 0)
+    return pid;
+  snprintf (path, sizeof (path), "/proc/self/fdinfo/%d", pidfd);
+  if (ocirun_read_file (path, &info, NULL, NULL) < 0)
+    return pid;
+  p = strstr (info, "\nPid:");
+  if (p == NULL)
+    return pid;
+  long v = strtol (p + 5, NULL, 10);
+  return v > 0 ? (pid_t)v : pid;
+}
+
 /* A user namespace with the given maps, as an fd: a short-lived child
  * unshares it, we write its maps and keep a reference to the namespace. */
 static int
 make_userns_fd (oci_id_mapping **uids, size_t nu, oci_id_mapping **gids, size_t ng, ocirun_error_t *err)
 {
   int ready[2], done[2];
-  pid_t pid;
+  pid_t pid, procpid;
   char c = 0, path[64];
   int ret, status;
 
@@ -470,7 +501,7 @@ make_userns_fd (oci_id_mapping **uids, size_t nu, oci_id_mapping **gids, size_t 
         _exit (1);
       if (write (ready[1], &c, 1) != 1)
         _exit (1);
-      (void) !read (done[0], &c, 1);
+      (void)!read (done[0], &c, 1);
       _exit (0);
     }
   close (ready[1]);
@@ -480,12 +511,13 @@ make_userns_fd (oci_id_mapping **uids, size_t nu, oci_id_mapping **gids, size_t 
       ret = ocirun_make_error (err, EPERM, "create user namespace for idmapped mount");
       goto reap;
     }
-  ret = write_id_map (pid, "uid_map", uids, nu, err);
+  procpid = proc_visible_pid (pid);
+  ret = write_id_map (procpid, "uid_map", uids, nu, err);
   if (ret == 0)
-    ret = write_id_map (pid, "gid_map", gids, ng, err);
+    ret = write_id_map (procpid, "gid_map", gids, ng, err);
   if (ret == 0)
     {
-      snprintf (path, sizeof (path), "/proc/%d/ns/user", pid);
+      snprintf (path, sizeof (path), "/proc/%d/ns/user", procpid);
       ret = open (path, O_RDONLY | O_CLOEXEC);
       if (ret < 0)
         ret = ocirun_make_error (err, errno, "open `%s`", path);
@@ -553,14 +585,14 @@ do_bind_mount (struct ocirun_container *c, const oci_mount *m, const struct ocir
       cleanup_close int tree = -1, userns = -1;
       struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
 
-      tree = (int) syscall (SYS_open_tree, srcfd, "",
-                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+      tree = (int)syscall (SYS_open_tree, srcfd, "",
+                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
       if (tree < 0)
         return ocirun_make_error (err, errno, "mount `%s` on `%s`: open_tree", src, m->destination);
       userns = idmap_userns_fd (c, m, err);
       if (userns < 0)
         return ocirun_error_prefix (err, "mount `%s` on `%s`", src, m->destination);
-      attr.userns_fd = (uint64_t) userns;
+      attr.userns_fd = (uint64_t)userns;
       if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (o->ridmap ? AT_RECURSIVE : 0), &attr, sizeof (attr))
           < 0)
         return ocirun_make_error (err, errno, "mount `%s` on `%s`: idmap", src, m->destination);
@@ -619,7 +651,7 @@ copy_entry (int from, int to, const char *name, ocirun_error_t *err)
       if (dfd < 0)
         return ocirun_make_error (err, errno, "create `%s`", name);
       while ((r = TEMP_FAILURE_RETRY_INT (read (sfd, buf, sizeof (buf)))) > 0)
-        if (ocirun_write_all (dfd, buf, (size_t) r) < 0)
+        if (ocirun_write_all (dfd, buf, (size_t)r) < 0)
           return ocirun_make_error (err, errno, "write `%s`", name);
       if (r < 0)
         return ocirun_make_error (err, errno, "read `%s`", name);
@@ -773,7 +805,7 @@ unescape_mountinfo (char *s)
     {
       if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7')
         {
-          *w++ = (char) (((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
+          *w++ = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
           p += 4;
         }
       else
@@ -981,8 +1013,11 @@ do_cgroup_mount (struct ocirun_container *c, const oci_mount *m, const struct oc
       if (errno != EPERM && errno != EBUSY)
         return ocirun_make_error (err, errno, "mount `cgroup2` on `%s`", m->destination);
 
-      struct mount_entry e = { .root = (char *) "/", .mountpoint = (char *) "/sys/fs/cgroup",
-                               .fstype = (char *) "cgroup2", .source = (char *) "cgroup2", .super_opts = (char *) "" };
+      struct mount_entry e = { .root = (char *)"/",
+                               .mountpoint = (char *)"/sys/fs/cgroup",
+                               .fstype = (char *)"cgroup2",
+                               .source = (char *)"cgroup2",
+                               .super_opts = (char *)"" };
       cleanup_free char *own = NULL, *src = NULL;
       ret = ocirun_read_file ("/proc/self/cgroup", &cgroup_file, NULL, err);
       if (ret < 0)
@@ -1022,6 +1057,8 @@ do_cgroup_mount (struct ocirun_container *c, const oci_mount *m, const struct oc
       struct mount_entry e;
       if (!parse_mountinfo_line (line, &e))
         continue;
+      /* runc 1.1.5 leaves a hybrid host's cgroup2 tree out; systemd in a
+       * container needs it, so it is bound (or mounted) like the rest. */
       if (strcmp (e.fstype, "cgroup") != 0 && strcmp (e.fstype, "cgroup2") != 0)
         continue;
       if (strncmp (e.mountpoint, "/sys/fs/cgroup/", 15) != 0 || strchr (e.mountpoint + 15, '/'))
@@ -1031,15 +1068,8 @@ do_cgroup_mount (struct ocirun_container *c, const oci_mount *m, const struct oc
         return ret;
     }
 
-  if (o->flags & MS_RDONLY)
-    {
-      newfd = reopen_target (c, m->destination, err);
-      if (newfd < 0)
-        return newfd;
-      if (mount (NULL, fd_path (tbuf, newfd), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
-          < 0)
-        return ocirun_make_error (err, errno, "remount `%s` read-only", m->destination);
-    }
+  /* Like runc, the tmpfs itself stays writable even with `ro`: only the
+   * hierarchies below are read-only. */
   return apply_propagation_and_attrs (c, m->destination, o, err);
 }
 
@@ -1103,12 +1133,30 @@ do_generic_mount (struct ocirun_container *c, const oci_mount *m, const struct o
       if (ret < 0)
         return ret;
     }
+  else
+    {
+      /* A symlink or file here would let the image choose where proc or
+       * sysfs lands (CVE-2019-19921): only a real directory will do. */
+      ocirun_error_t tmp = NULL;
+      struct stat st;
+      int fd = ocirun_open_in_root (c->rootfs_fd, m->destination, O_PATH | O_NOFOLLOW, 0, &tmp);
+      ocirun_error_free (&tmp);
+      if (fd >= 0)
+        {
+          bool dir = fstat (fd, &st) == 0 && S_ISDIR (st.st_mode);
+          close (fd);
+          if (!dir)
+            return ocirun_make_error (err, 0,
+                                      "mount `%s` on `%s`: filesystem `%s` must be mounted on an ordinary directory",
+                                      src, m->destination, type);
+        }
+    }
   target = ocirun_mkdir_in_root (c->rootfs_fd, m->destination, 0755, false, err);
   if (target < 0)
     return ocirun_error_prefix (err, "mount `%s` on `%s`", src, m->destination);
 
-  if (mount (src, fd_path (tbuf, target), type,
-             ocirun_path_is_dev (m->destination) ? o->flags & ~MS_RDONLY : o->flags, o->data)
+  if (mount (src, fd_path (tbuf, target), type, ocirun_path_is_dev (m->destination) ? o->flags & ~MS_RDONLY : o->flags,
+             o->data)
       < 0)
     {
       int e = errno;

@@ -34,8 +34,7 @@ struct ocirun_mount_options
 void ocirun_mount_options_clear (struct ocirun_mount_options *o);
 
 /* Parses options[0..n) (an unknown option becomes data, like runc). */
-int ocirun_parse_mount_options (char *const *options, size_t n, struct ocirun_mount_options *out,
-                                ocirun_error_t *err);
+int ocirun_parse_mount_options (char *const *options, size_t n, struct ocirun_mount_options *out, ocirun_error_t *err);
 
 /* Parses linux.rootfsPropagation ("rslave", "shared"...; "" gives 0). */
 int ocirun_parse_propagation (const char *s, unsigned long *flags, ocirun_error_t *err);

@@ -62,10 +62,10 @@ ocirun_ns_plan_build (const oci_linux *linux, struct ocirun_ns_plan *plan, ociru
       int flag = ocirun_ns_flag (ns->type);
 
       if (flag == 0)
-        return ocirun_make_error (err, EINVAL, "linux.namespaces[%zu].type: unknown namespace type `%s`", i,
+        return ocirun_make_error (err, -EINVAL, "linux.namespaces[%zu].type: unknown namespace type `%s`", i,
                                   ns->type);
       if (seen & flag)
-        return ocirun_make_error (err, EINVAL, "linux.namespaces[%zu]: namespace `%s` is listed twice", i, ns->type);
+        return ocirun_make_error (err, -EINVAL, "linux.namespaces[%zu]: namespace `%s` is listed twice", i, ns->type);
       seen |= flag;
       if (ns->path == NULL || ns->path[0] == '\0')
         plan->new_flags |= flag;
@@ -166,7 +166,7 @@ ocirun_ns_write_time_offsets (const oci_linux *linux, ocirun_error_t *err)
       /* The kernel names the clocks "monotonic" and "boottime"; the spec
        * uses the same names. */
       if (strcmp (clock, "monotonic") != 0 && strcmp (clock, "boottime") != 0)
-        return ocirun_make_error (err, EINVAL, "linux.timeOffsets: unknown clock `%s`", clock);
+        return ocirun_make_error (err, -EINVAL, "linux.timeOffsets: unknown clock `%s`", clock);
       len += snprintf (buf + len, cap - len, "%s %lld %u\n", clock, (long long) m->values[i]->secs,
                        m->values[i]->nanosecs);
     }

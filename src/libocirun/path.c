@@ -212,13 +212,13 @@ int
 ocirun_open_in_root (int rootfs_fd, const char *path, int flags, mode_t mode, ocirun_error_t *err)
 {
   struct open_how how = {
-    .flags = (unsigned) (flags | O_CLOEXEC),
+    .flags = (unsigned)(flags | O_CLOEXEC),
     .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
     .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
   int fd;
 
-  fd = (int) TEMP_FAILURE_RETRY_INT (syscall (SYS_openat2, rootfs_fd, path, &how, sizeof (how)));
+  fd = (int)TEMP_FAILURE_RETRY_INT (syscall (SYS_openat2, rootfs_fd, path, &how, sizeof (how)));
   if (fd >= 0)
     return fd;
   /* EAGAIN: a rename raced the lookup; EXDEV should not happen in root mode.

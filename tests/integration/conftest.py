@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,14 @@ class Runtime:
 
     def __call__(self, *args, check=True, input=None, timeout=60, env=None, cwd=None, global_args=None):
         cmd = [self.binary, "--root", self.root] + list(global_args or self.global_args) + [str(a) for a in args]
-        cp = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+        # Files, not pipes: a created container's init inherits the caller's
+        # stdio, and a pipe would then never reach EOF.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            cp = subprocess.run(cmd, input=input, stdout=out, stderr=err, text=True, timeout=timeout, env=env,
+                                cwd=cwd, stdin=None if input is not None else subprocess.DEVNULL)
+            out.seek(0)
+            err.seek(0)
+            cp.stdout, cp.stderr = out.read(), err.read()
         r = Result(cp)
         if check and r.rc != 0:
             raise AssertionError(f"{' '.join(cmd)} failed: {r}")

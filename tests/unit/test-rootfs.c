@@ -58,9 +58,19 @@ test_options (void)
          == (MS_NOATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK | MS_RELATIME | MS_REMOUNT));
   ocirun_mount_options_clear (&o);
 
-  CHECK (ocirun_parse_mount_options (OPTS ("shared", "rslave", "unbindable", "runbindable", "private", "rshared",
-                                           "slave"),
-                                     &o, &err)
+  CHECK (
+      ocirun_parse_mount_options (OPTS ("acl", "iversion", "lazytime", "silent", "nosymfollow", "diratime"), &o, &err)
+      == 0);
+  CHECK (o.flags == (MS_POSIXACL | MS_I_VERSION | MS_LAZYTIME | MS_SILENT | MS_NOSYMFOLLOW) && o.data == NULL);
+  ocirun_mount_options_clear (&o);
+  CHECK (ocirun_parse_mount_options (OPTS ("acl", "noacl", "lazytime", "nolazytime", "silent", "loud", "symfollow"), &o,
+                                     &err)
+         == 0);
+  CHECK (o.flags == 0 && o.data == NULL);
+  ocirun_mount_options_clear (&o);
+
+  CHECK (ocirun_parse_mount_options (
+             OPTS ("shared", "rslave", "unbindable", "runbindable", "private", "rshared", "slave"), &o, &err)
          == 0);
   CHECK (o.n_propagation == 7);
   CHECK (o.propagation[0] == MS_SHARED && o.propagation[1] == (MS_SLAVE | MS_REC));
@@ -78,7 +88,8 @@ test_options (void)
 
   CHECK (ocirun_parse_mount_options (OPTS ("rro", "rrw", "rsuid", "rexec", "rdev", "rstrictatime"), &o, &err) == 0);
   CHECK (o.attr_set == MOUNT_ATTR_STRICTATIME);
-  CHECK (o.attr_clr == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME));
+  CHECK (o.attr_clr
+         == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME));
   ocirun_mount_options_clear (&o);
 
   CHECK (ocirun_parse_mount_options (OPTS ("rnodiratime", "rnoatime", "rrelatime"), &o, &err) == 0);
@@ -120,9 +131,9 @@ pfmt (char *buf, size_t size, const char *fmt, ...)
 static int
 rm_entry (const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
-  (void) st;
-  (void) flag;
-  (void) ftw;
+  (void)st;
+  (void)flag;
+  (void)ftw;
   remove (p);
   return 0;
 }
@@ -206,7 +217,7 @@ test_paths (void)
 #define LINK(target, name)                                                                                             \
   do                                                                                                                   \
     {                                                                                                                  \
-      pfmt (p, sizeof (p), "%s/%s", root, name);                                                                   \
+      pfmt (p, sizeof (p), "%s/%s", root, name);                                                                       \
       CHECK (symlink (target, p) == 0);                                                                                \
     }                                                                                                                  \
   while (0)
@@ -218,7 +229,7 @@ test_paths (void)
   LINK ("loop1", "loop2");
   LINK ("/etc/hostname", "hostlink");
   LINK ("/proc/self/root/etc", "magic");
-  pfmt (escape, sizeof (escape), "/ocirun-escape-%d", (int) getpid ());
+  pfmt (escape, sizeof (escape), "/ocirun-escape-%d", (int)getpid ());
   LINK (escape, "dangling");
   LINK ("../../../../..", "dir/deepup");
 
@@ -341,17 +352,24 @@ static const char config_fmt[]
       "{\"destination\":\"/evil/mnt\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"},"
       "{\"destination\":\"/copy\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"tmpcopyup\",\"ro\"]},"
       "{\"destination\":\"/recro\",\"type\":\"bind\",\"source\":\"%s\",\"options\":[\"rbind\",\"rro\","
-      "\"rnosuid\"]}"
+      "\"rnosuid\"]}%s"
       "],"
-      "\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],"
+      "\"linux\":{\"namespaces\":[{\"type\":\"mount\"}%s],"
       "\"devices\":[%s{\"path\":\"/dev/fifo\",\"type\":\"p\"}],"
-      "\"maskedPaths\":[\"/proc/kcore\",\"/proc/timer_list\",\"/proc/acpi\",\"/masked-dir\",\"/masked-file\",\"/does/not/exist\"],"
+      "\"maskedPaths\":[\"/proc/kcore\",\"/proc/timer_list\",\"/proc/acpi\",\"/masked-dir\",\"/masked-file\",\"/does/"
+      "not/exist\"],"
       "\"readonlyPaths\":[\"/proc/sys\",\"/rw-dir\",\"/nope\"]}}";
 
 /* In a user namespace devices are bind mounts of the host's: a device the
  * host lacks cannot be made there, so that one is only tested as root. */
 static const char mynull_json[] = "{\"path\":\"/dev/sub/mynull\",\"type\":\"c\",\"major\":1,\"minor\":3,"
                                   "\"fileMode\":384,\"uid\":12,\"gid\":34},";
+/* An idmapped bind mount (root mode only: the kernel wants CAP_SYS_ADMIN
+ * over the source's superblock). */
+static const char idmap_json[] = ",{\"destination\":\"/idmapped\",\"type\":\"bind\",\"source\":\"data\","
+                                 "\"options\":[\"rbind\",\"idmap\"],"
+                                 "\"uidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":10}],"
+                                 "\"gidMappings\":[{\"containerID\":0,\"hostID\":2000,\"size\":10}]}";
 
 static int
 child_checks (bool userns)
@@ -368,12 +386,19 @@ child_checks (bool userns)
     {
       CHECK (strstr (mi, " /proc rw,") && strstr (mi, " - proc proc "));
       CHECK (strstr (mi, " /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755") != NULL);
-      CHECK (strstr (mi, " /dev/pts rw,nosuid,noexec") && strstr (mi, "- devpts devpts rw,gid=5,mode=620,ptmxmode=666"));
+      CHECK (strstr (mi, " /dev/pts rw,nosuid,noexec")
+             && strstr (mi, "- devpts devpts rw,gid=5,mode=620,ptmxmode=666"));
       CHECK (strstr (mi, " /dev/mqueue rw,nosuid,nodev,noexec") != NULL);
       CHECK (strstr (mi, " /sys ro,nosuid,nodev,noexec") != NULL);
-      CHECK (strstr (mi, " /sys/fs/cgroup ro,nosuid,nodev,noexec") != NULL);
+      CHECK (strstr (mi, " /sys/fs/cgroup rw,nosuid,nodev,noexec") != NULL);
       CHECK (strstr (mi, " /sys/fs/cgroup/memory ro,nosuid,nodev,noexec") != NULL);
-      CHECK (strstr (mi, " /sys/fs/cgroup/unified ro,nosuid,nodev,noexec") != NULL);
+      CHECK (strstr (mi, " /sys/fs/cgroup/systemd ro,nosuid,nodev,noexec") != NULL);
+      CHECK (access ("/sys/fs/cgroup/unified", F_OK) < 0
+             || strstr (mi, " /sys/fs/cgroup/unified ro,nosuid,nodev,noexec") != NULL);
+      /* In a cgroup namespace the hierarchy's root is the namespace's. */
+      CHECK (!userns || strstr (mi, " / /sys/fs/cgroup/memory ro,") != NULL);
+      if (getenv ("TEST_ROOTFS_DUMP"))
+        fprintf (stderr, "%s", mi);
       CHECK (strstr (mi, " /data ro,") != NULL);
       CHECK (strstr (mi, " /hostfile rw,nosuid") != NULL);
       CHECK (strstr (mi, " /proc/sys ro,") != NULL);
@@ -391,8 +416,9 @@ child_checks (bool userns)
   CHECK ((st.st_mode & 0777) == 0666);
   CHECK (stat ("/dev/tty", &st) == 0 && S_ISCHR (st.st_mode) && st.st_rdev == makedev (5, 0));
   CHECK (stat ("/dev/urandom", &st) == 0 && st.st_rdev == makedev (1, 9));
-  CHECK (userns || (stat ("/dev/sub/mynull", &st) == 0 && S_ISCHR (st.st_mode) && (st.st_mode & 0777) == 0600 && st.st_uid == 12
-                    && st.st_gid == 34));
+  CHECK (userns
+         || (stat ("/dev/sub/mynull", &st) == 0 && S_ISCHR (st.st_mode) && (st.st_mode & 0777) == 0600
+             && st.st_uid == 12 && st.st_gid == 34));
   CHECK (stat ("/dev/fifo", &st) == 0 && S_ISFIFO (st.st_mode));
   CHECK (readlink ("/dev/ptmx", buf, sizeof (buf)) == 8 && memcmp (buf, "pts/ptmx", 8) == 0);
   CHECK (readlink ("/dev/fd", buf, sizeof (buf)) == 13 && memcmp (buf, "/proc/self/fd", 13) == 0);
@@ -434,6 +460,7 @@ child_checks (bool userns)
   /* /evil -> /tmp/...: the tmpfs went inside the rootfs. */
   CHECK (statfs ("/evil/mnt", &sf) == 0 && sf.f_type == TMPFS_MAGIC);
 
+  CHECK (userns || (stat ("/idmapped/sub", &st) == 0 && st.st_uid == 1000 && st.st_gid == 2000));
   CHECK (getcwd (buf, sizeof (buf)) && strcmp (buf, "/") == 0);
   CHECK (access ("/bin/busybox", X_OK) == 0);
   return unit_failures ? 1 : 0;
@@ -456,7 +483,7 @@ copy_file (const char *from, const char *to)
   if (ocirun_read_file (from, &data, &len, NULL) < 0)
     return -1;
   fd = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-  if (fd >= 0 && ocirun_write_all (fd, data, len) == (ssize_t) len)
+  if (fd >= 0 && ocirun_write_all (fd, data, len) == (ssize_t)len)
     ret = 0;
   if (fd >= 0)
     close (fd);
@@ -464,14 +491,17 @@ copy_file (const char *from, const char *to)
   return ret;
 }
 
-/* Runs prepare + finalize + checks; in a fresh user namespace (mapping
- * 0-65535 to the same host ids, so the host's root-owned files stay usable)
- * when `userns`. Returns the exit code to leave with. */
+/* Runs prepare + finalize + checks. With `userns`, in a fresh user namespace
+ * mapping 0-65535 to the same host ids (so the host's root-owned files stay
+ * usable) and a cgroup namespace (so the cgroup hierarchies are mounted, not
+ * bound). Returns the exit code to leave with. */
 static int
-run_container (const char *json, const char *base, const char *rootfs, const char *evil, dev_t evil_dev, bool userns)
+run_container (const char *json, const char *base, const char *rootfs, const char *evil, dev_t evil_dev, bool userns,
+               bool no_pivot)
 {
   ocispec_errors errs = { 0 };
-  struct ocirun_container c = { .id = "test", .bundle = base, .rootfs = rootfs, .rootfs_fd = -1, .userns = userns };
+  struct ocirun_container c
+      = { .id = "test", .bundle = base, .rootfs = rootfs, .rootfs_fd = -1, .userns = userns, .no_pivot = no_pivot };
   ocirun_error_t err = NULL;
   struct stat st;
 
@@ -511,7 +541,7 @@ write_maps (pid_t pid)
   for (int i = 0; i < 2; i++)
     {
       int fd;
-      pfmt (p, sizeof (p), "/proc/%d/%s", (int) pid, files[i]);
+      pfmt (p, sizeof (p), "/proc/%d/%s", (int)pid, files[i]);
       fd = open (p, O_WRONLY | O_CLOEXEC);
       if (fd < 0 || write (fd, "0 0 65536\n", 10) != 10)
         ret = -1;
@@ -522,7 +552,7 @@ write_maps (pid_t pid)
 }
 
 static void
-test_prepare_finalize (bool userns)
+test_prepare_finalize (bool userns, bool no_pivot)
 {
   char tmpl[] = "/tmp/ocirun-test-rootfs-XXXXXX";
   char *base = mkdtemp (tmpl);
@@ -559,7 +589,9 @@ test_prepare_finalize (bool userns)
   write_str (hostfile, "host");
   pfmt (p, sizeof (p), "%s/rootfs/bin/busybox", base);
   CHECK (copy_file ("/bin/busybox", p) == 0);
-  CHECK (xasprintf (&json, config_fmt, data, hostfile, data, userns ? "" : mynull_json) > 0);
+  CHECK (xasprintf (&json, config_fmt, data, hostfile, data, userns ? "" : idmap_json,
+                    userns ? ",{\"type\":\"cgroup\"}" : "", userns ? "" : mynull_json)
+         > 0);
   CHECK (stat (evil, &before) == 0);
 
   if (pipe (sync) < 0)
@@ -576,17 +608,17 @@ test_prepare_finalize (bool userns)
         {
           if (unshare (CLONE_NEWNS) < 0)
             _exit (3);
-          _exit (run_container (json, base, rootfs, evil, before.st_dev, false));
+          _exit (run_container (json, base, rootfs, evil, before.st_dev, false, no_pivot));
         }
       /* The parent writes our maps, then proc needs a pid namespace of
        * this user namespace: the work happens in a grandchild. */
       if (unshare (CLONE_NEWUSER) < 0 || write (ready[1], "x", 1) != 1 || read (sync[0], &ch, 1) != 1)
         _exit (3);
-      if (unshare (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC) < 0)
+      if (unshare (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0)
         _exit (3);
       inner = fork ();
       if (inner == 0)
-        _exit (run_container (json, base, rootfs, evil, before.st_dev, true));
+        _exit (run_container (json, base, rootfs, evil, before.st_dev, true, no_pivot));
       if (inner < 0 || waitpid (inner, &st, 0) != inner)
         _exit (3);
       _exit (WIFEXITED (st) ? WEXITSTATUS (st) : 7);
@@ -661,7 +693,7 @@ test_mount_error (void)
     }
   close (pipefd[1]);
   for (size_t len = 0; len < sizeof (msg) - 1 && (n = read (pipefd[0], msg + len, sizeof (msg) - 1 - len)) > 0;)
-    len += (size_t) n;
+    len += (size_t)n;
   close (pipefd[0]);
   CHECK (waitpid (pid, &status, 0) == pid && WIFEXITED (status) && WEXITSTATUS (status) == 0);
   if (!WIFEXITED (status) || WEXITSTATUS (status))
@@ -680,8 +712,9 @@ main (void)
   test_paths ();
   if (geteuid () == 0 && access ("/bin/busybox", X_OK) == 0)
     {
-      test_prepare_finalize (false);
-      test_prepare_finalize (true);
+      test_prepare_finalize (false, false);
+      test_prepare_finalize (true, false);
+      test_prepare_finalize (false, true);
       test_mount_error ();
     }
   else

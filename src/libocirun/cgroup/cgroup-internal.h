@@ -29,9 +29,9 @@ struct ocirun_cgroup_layout
 struct ocirun_cgroup_dir
 {
   struct ocirun_cgroup_hierarchy h;
-  char *path; /* relative to h.mountpoint, starts with '/' */
-  char *abs;  /* h.mountpoint + path, for mkdir and messages */
-  int fd;     /* O_DIRECTORY; -1 when the directory does not exist */
+  char *path;     /* relative to h.mountpoint, starts with '/' */
+  char *abs;      /* h.mountpoint + path, for mkdir and messages */
+  int fd;         /* O_DIRECTORY; -1 when the directory does not exist */
   char **created; /* directories this process created, outermost first */
   size_t created_len;
 };

@@ -23,7 +23,7 @@
 /* The v1 hierarchies runc joins: every controller it knows plus the named
  * systemd hierarchy. Other named hierarchies belong to someone else. */
 static const char *const known_v1[] = {
-  "cpuset", "devices", "memory",     "cpu",     "cpuacct", "pids", "blkio",        "hugetlb",
+  "cpuset",  "devices",  "memory",     "cpu",     "cpuacct", "pids", "blkio",        "hugetlb",
   "net_cls", "net_prio", "perf_event", "freezer", "rdma",    "misc", "name=systemd", NULL,
 };
 
@@ -45,6 +45,9 @@ ocirun_cgroup_mode (ocirun_error_t *err)
     return ocirun_make_error (err, errno, "statfs `%s`", OCIRUN_CGROUP_ROOT);
   if (st.f_type == CGROUP2_SUPER_MAGIC)
     return OCIRUN_CGROUP_V2;
+  /* A lone v1 hierarchy mounted on the root itself. */
+  if (st.f_type == CGROUP_SUPER_MAGIC)
+    return OCIRUN_CGROUP_V1;
   if (st.f_type != TMPFS_MAGIC)
     return ocirun_make_error (err, ENOTSUP, "`%s` is neither a cgroup2 mount nor a tmpfs holding cgroup hierarchies",
                               OCIRUN_CGROUP_ROOT);
@@ -92,7 +95,7 @@ unescape_octal (char *s)
     {
       if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7')
         {
-          *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+          *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
           r += 4;
         }
       else
@@ -157,7 +160,7 @@ ocirun_cgroup_layout_parse_mountinfo (const char *mountinfo, enum ocirun_cgroup_
         continue;
       superopts = strtok_r (NULL, " ", &save);
       if (superopts == NULL)
-        superopts = (char *) "";
+        superopts = (char *)"";
 
       for (size_t i = 0; i < 6; i++)
         {
@@ -512,7 +515,7 @@ ocirun_cgroup_write (struct ocirun_cgroup_dir *d, const char *setting, const cha
   r = TEMP_FAILURE_RETRY_INT (write (fd, value, len));
   if (r < 0)
     return ocirun_make_error (err, errno, "%s: write `%s` to `%s/%s`", setting, value, d->abs, file);
-  if ((size_t) r != len)
+  if ((size_t)r != len)
     return ocirun_make_error (err, EIO, "%s: short write of `%s` to `%s/%s`", setting, value, d->abs, file);
   return 0;
 }
@@ -695,6 +698,13 @@ ocirun_cgroup_create (const struct ocirun_cgroup_request *req, struct ocirun_cgr
   if (req->systemd)
     return ocirun_make_error (err, ENOTSUP, "systemd cgroup driver: not available yet");
   ret = ocirun_cgroup_layout_detect (&layout, err);
+  if (ret < 0 && req->rootless && (req->cgroups_path == NULL || *req->cgroups_path == '\0')
+      && !ocirun_cgroup_resources_need_controllers (req->resources))
+    {
+      ocirun_debug (req->log, "cgroup: %s (rootless): running without cgroups", err && *err ? (*err)->msg : "");
+      ocirun_error_free (err);
+      return 0;
+    }
   if (ret < 0)
     return ocirun_error_prefix (err, "cgroup");
   ret = ocirun_cgroup_create_in (&layout, NULL, req, out, err);
@@ -824,12 +834,12 @@ ocirun_cgroup_enter (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err)
 {
   char buf[32];
 
-  snprintf (buf, sizeof buf, "%d", (int) pid);
+  snprintf (buf, sizeof buf, "%d", (int)pid);
   for (size_t i = 0; i < cg->len; i++)
     {
       int ret = ocirun_cgroup_write (&cg->dirs[i], "cgroup", "cgroup.procs", buf, NULL, err);
       if (ret < 0)
-        return ocirun_error_prefix (err, "move pid %d into cgroup `%s`", (int) pid, cg->dirs[i].abs);
+        return ocirun_error_prefix (err, "move pid %d into cgroup `%s`", (int)pid, cg->dirs[i].abs);
     }
   return 0;
 }
@@ -871,7 +881,7 @@ collect_pids (int dirfd, const char *where, int depth, pid_t **pids, size_t *len
           continue;
         }
       if (v > 0)
-        pids_add (pids, len, cap, (pid_t) v);
+        pids_add (pids, len, cap, (pid_t)v);
       p = end;
     }
 
@@ -962,7 +972,7 @@ signal_pids (struct ocirun_cgroup_dir *d, int signo, ocirun_error_t *err)
     return ret;
   for (size_t i = 0; i < len; i++)
     if (kill (pids[i], signo) < 0 && errno != ESRCH)
-      return ocirun_make_error (err, errno, "kill pid %d with signal %d", (int) pids[i], signo);
+      return ocirun_make_error (err, errno, "kill pid %d with signal %d", (int)pids[i], signo);
   return 0;
 }
 

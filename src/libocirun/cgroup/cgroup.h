@@ -26,13 +26,13 @@ int ocirun_cgroup_mode (ocirun_error_t *err);
 struct ocirun_cgroup_request
 {
   const char *id;
-  const char *cgroups_path;        /* linux.cgroupsPath, may be NULL/empty */
-  const oci_resources *resources;  /* may be NULL */
+  const char *cgroups_path;       /* linux.cgroupsPath, may be NULL/empty */
+  const oci_resources *resources; /* may be NULL */
   /* linux.devices: like runc, a default device rule (/dev/null, ...) is not
    * added when the spec creates a device at the same path. May be NULL. */
   oci_device *const *linux_devices;
   size_t linux_devices_len;
-  bool systemd;                    /* --systemd-cgroup */
+  bool systemd; /* --systemd-cgroup */
   bool rootless;
   struct ocirun_logger *log;
 };

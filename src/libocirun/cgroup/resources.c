@@ -52,7 +52,7 @@ is_v2 (struct ocirun_cgroup *cg)
 static const char *
 v2_hint (struct ocirun_cgroup *cg, const char *controller)
 {
-  (void) controller;
+  (void)controller;
   return is_v2 (cg) ? "is the controller enabled in the parent's cgroup.subtree_control?" : NULL;
 }
 
@@ -68,8 +68,8 @@ memory_v1 (struct ocirun_cgroup *cg, const oci_memory *m, ocirun_error_t *err)
   struct ocirun_cgroup_dir *d;
   int ret = 0;
 
-  if (limit == 0 && swap == 0 && !(m->has_reservation && m->reservation) && !(m->has_disable_oom_killer && m->disable_oom_killer)
-      && !m->has_swappiness)
+  if (limit == 0 && swap == 0 && !(m->has_reservation && m->reservation)
+      && !(m->has_disable_oom_killer && m->disable_oom_killer) && !m->has_swappiness)
     return 0;
   d = need (cg, "memory", R "memory", &ret, err);
   if (d == NULL)
@@ -88,7 +88,7 @@ memory_v1 (struct ocirun_cgroup *cg, const oci_memory *m, ocirun_error_t *err)
       /* memsw may never go below the memory limit: when the new swap
        * limit is above the current memory limit it must be raised first,
        * otherwise lowered last. */
-      if (swap == -1 || cur < (uint64_t) swap)
+      if (swap == -1 || cur < (uint64_t)swap)
         {
           ret = writef (d, R "memory.swap", "memory.memsw.limit_in_bytes", swap_hint, err, "%" PRId64, swap);
           if (ret < 0)
@@ -134,8 +134,7 @@ memory_v1 (struct ocirun_cgroup *cg, const oci_memory *m, ocirun_error_t *err)
   if (m->has_swappiness && m->swappiness != UINT64_MAX)
     {
       if (m->swappiness > 100)
-        return ocirun_make_error (err, EINVAL,
-                                  R "memory.swappiness: invalid value %" PRIu64 ", valid range is 0-100",
+        return ocirun_make_error (err, EINVAL, R "memory.swappiness: invalid value %" PRIu64 ", valid range is 0-100",
                                   m->swappiness);
       ret = writef (d, R "memory.swappiness", "memory.swappiness", NULL, err, "%" PRIu64, m->swappiness);
       if (ret < 0)
@@ -178,10 +177,10 @@ memory_v2 (struct ocirun_cgroup *cg, const oci_memory *m, ocirun_error_t *err)
   if (m->has_check_before_update && m->check_before_update && limit > 0)
     {
       uint64_t usage;
-      if (ocirun_cgroup_read_u64 (d, "memory.current", &usage, NULL) == 0 && usage >= (uint64_t) limit)
-        return ocirun_make_error (err, EBUSY,
-                                  R "memory.limit: rejecting memory limit %" PRId64 ": less than current usage %" PRIu64,
-                                  limit, usage);
+      if (ocirun_cgroup_read_u64 (d, "memory.current", &usage, NULL) == 0 && usage >= (uint64_t)limit)
+        return ocirun_make_error (
+            err, EBUSY, R "memory.limit: rejecting memory limit %" PRId64 ": less than current usage %" PRIu64, limit,
+            usage);
     }
 
   /* v1's memsw is memory plus swap, v2's swap.max is swap alone. */
@@ -194,8 +193,8 @@ memory_v2 (struct ocirun_cgroup *cg, const oci_memory *m, ocirun_error_t *err)
   else if (limit < 0)
     return ocirun_make_error (err, EINVAL, R "memory.limit: invalid memory value %" PRId64, limit);
   else if (swap < limit)
-    return ocirun_make_error (err, EINVAL, R "memory.swap: memory+swap limit (%" PRId64
-                                            ") should be >= memory limit (%" PRId64 ")",
+    return ocirun_make_error (err, EINVAL,
+                              R "memory.swap: memory+swap limit (%" PRId64 ") should be >= memory limit (%" PRId64 ")",
                               swap, limit);
   else
     swap2 = swap - limit;
@@ -312,13 +311,16 @@ cpu_v1 (struct ocirun_cgroup *cg, const oci_cpu *c, ocirun_error_t *err)
     }
   if (period)
     {
-      ret = writef (d, R "cpu.period", "cpu.cfs_period_us", NULL, NULL, "%" PRIu64, period);
+      ret = writef (d, R "cpu.period", "cpu.cfs_period_us", NULL, err, "%" PRIu64, period);
       /* A shorter period can exceed the parent's quota with the old quota
        * (EINVAL): retry once the quota is in. */
       if (ret == -EINVAL)
-        period_pending = true;
+        {
+          ocirun_error_free (err);
+          period_pending = true;
+        }
       else if (ret < 0)
-        return writef (d, R "cpu.period", "cpu.cfs_period_us", NULL, err, "%" PRIu64, period);
+        return ret;
     }
   if (quota)
     {
@@ -346,8 +348,7 @@ cpu_v1 (struct ocirun_cgroup *cg, const oci_cpu *c, ocirun_error_t *err)
     }
   if (c->has_realtime_runtime && c->realtime_runtime)
     {
-      ret = writef (d, R "cpu.realtimeRuntime", "cpu.rt_runtime_us", rt_hint, err, "%" PRId64,
-                    c->realtime_runtime);
+      ret = writef (d, R "cpu.realtimeRuntime", "cpu.rt_runtime_us", rt_hint, err, "%" PRId64, c->realtime_runtime);
       if (ret < 0)
         return ret;
     }
@@ -486,15 +487,15 @@ block_io_v1 (struct ocirun_cgroup *cg, const oci_block_io *b, ocirun_error_t *er
     }
   if (b->has_weight && b->weight)
     {
-      ret = writef (d, R "blockIO.weight", weight_file, "no proportional-weight I/O scheduler (CFQ or BFQ)", err,
-                    "%u", (unsigned) b->weight);
+      ret = writef (d, R "blockIO.weight", weight_file, "no proportional-weight I/O scheduler (CFQ or BFQ)", err, "%u",
+                    (unsigned)b->weight);
       if (ret < 0)
         return ret;
     }
   if (b->has_leaf_weight && b->leaf_weight)
     {
       ret = writef (d, R "blockIO.leafWeight", "blkio.leaf_weight", "only the CFQ scheduler has leaf weights", err,
-                    "%u", (unsigned) b->leaf_weight);
+                    "%u", (unsigned)b->leaf_weight);
       if (ret < 0)
         return ret;
     }
@@ -504,7 +505,7 @@ block_io_v1 (struct ocirun_cgroup *cg, const oci_block_io *b, ocirun_error_t *er
       if (w->has_weight && w->weight)
         {
           ret = writef (d, R "blockIO.weightDevice", weight_device_file, NULL, err, "%" PRId64 ":%" PRId64 " %u",
-                        w->major, w->minor, (unsigned) w->weight);
+                        w->major, w->minor, (unsigned)w->weight);
           if (ret < 0)
             return ret;
         }
@@ -512,7 +513,7 @@ block_io_v1 (struct ocirun_cgroup *cg, const oci_block_io *b, ocirun_error_t *er
         {
           ret = writef (d, R "blockIO.weightDevice.leafWeight", "blkio.leaf_weight_device",
                         "only the CFQ scheduler has leaf weights", err, "%" PRId64 ":%" PRId64 " %u", w->major,
-                        w->minor, (unsigned) w->leaf_weight);
+                        w->minor, (unsigned)w->leaf_weight);
           if (ret < 0)
             return ret;
         }
@@ -560,7 +561,7 @@ block_io_v2 (struct ocirun_cgroup *cg, const oci_block_io *b, ocirun_error_t *er
   if (b->has_weight && b->weight)
     {
       if (bfq)
-        ret = writef (d, R "blockIO.weight", "io.bfq.weight", hint, err, "%u", (unsigned) b->weight);
+        ret = writef (d, R "blockIO.weight", "io.bfq.weight", hint, err, "%u", (unsigned)b->weight);
       else
         ret = writef (d, R "blockIO.weight", "io.weight", hint, err, "%u", blkio_to_io_weight (b->weight));
       if (ret < 0)
@@ -574,8 +575,8 @@ block_io_v2 (struct ocirun_cgroup *cg, const oci_block_io *b, ocirun_error_t *er
       if (!(w->has_weight && w->weight))
         continue;
       if (bfq)
-        ret = writef (d, R "blockIO.weightDevice", "io.bfq.weight", hint, err, "%" PRId64 ":%" PRId64 " %u",
-                      w->major, w->minor, (unsigned) w->weight);
+        ret = writef (d, R "blockIO.weightDevice", "io.bfq.weight", hint, err, "%" PRId64 ":%" PRId64 " %u", w->major,
+                      w->minor, (unsigned)w->weight);
       else
         ret = writef (d, R "blockIO.weightDevice", "io.weight", hint, err, "%" PRId64 ":%" PRId64 " %u", w->major,
                       w->minor, blkio_to_io_weight (w->weight));
@@ -661,7 +662,7 @@ network (struct ocirun_cgroup *cg, const oci_network *n, ocirun_error_t *err)
       d = need (cg, "net_cls", R "network.classID", &ret, err);
       if (d == NULL)
         return ret;
-      ret = writef (d, R "network.classID", "net_cls.classid", NULL, err, "%u", (unsigned) n->class_id);
+      ret = writef (d, R "network.classID", "net_cls.classid", NULL, err, "%u", (unsigned)n->class_id);
       if (ret < 0)
         return ret;
     }
@@ -672,8 +673,8 @@ network (struct ocirun_cgroup *cg, const oci_network *n, ocirun_error_t *err)
         return ret;
       for (size_t i = 0; i < n->priorities_len; i++)
         {
-          ret = writef (d, R "network.priorities", "net_prio.ifpriomap", NULL, err, "%s %u",
-                        n->priorities[i]->name, (unsigned) n->priorities[i]->priority);
+          ret = writef (d, R "network.priorities", "net_prio.ifpriomap", NULL, err, "%s %u", n->priorities[i]->name,
+                        (unsigned)n->priorities[i]->priority);
           if (ret < 0)
             return ret;
         }
@@ -701,9 +702,9 @@ rdma (struct ocirun_cgroup *cg, const oci_map_rdma *m, ocirun_error_t *err)
       if (r == NULL || (!r->has_hca_handles && !r->has_hca_objects))
         continue;
       if (r->has_hca_handles)
-        snprintf (handles, sizeof handles, " hca_handle=%u", (unsigned) r->hca_handles);
+        snprintf (handles, sizeof handles, " hca_handle=%u", (unsigned)r->hca_handles);
       if (r->has_hca_objects)
-        snprintf (objects, sizeof objects, " hca_object=%u", (unsigned) r->hca_objects);
+        snprintf (objects, sizeof objects, " hca_object=%u", (unsigned)r->hca_objects);
       ret = writef (d, R "rdma", "rdma.max", v2_hint (cg, "rdma"), err, "%s%s%s", m->keys[i], handles, objects);
       if (ret < 0)
         return ret;
@@ -762,7 +763,7 @@ unified (struct ocirun_cgroup *cg, const oci_map_string *m, ocirun_error_t *err)
           if (strncmp (k, "cgroup.", 7) != 0 && ocirun_cgroup_read (d, "cgroup.controllers", &avail, NULL) == 0
               && !in_word_list (avail, k, dot - k))
             return ocirun_make_error (err, ENOTSUP, "%s: can't be set: controller `%.*s` not available", setting,
-                                      (int) (dot - k), k);
+                                      (int)(dot - k), k);
         }
       if (ret < 0)
         return ret;
@@ -775,7 +776,7 @@ unified (struct ocirun_cgroup *cg, const oci_map_string *m, ocirun_error_t *err)
 struct rule
 {
   bool allow;
-  char type; /* 'a', 'b', 'c' */
+  char type;            /* 'a', 'b', 'c' */
   int64_t major, minor; /* -1: any */
   const char *access;
 };
@@ -786,17 +787,17 @@ static const struct
   struct rule r;
   const char *path; /* a linux.devices entry at this path replaces the rule */
 } default_rules[] = {
-  { { true, 'c', -1, -1, "m" }, NULL },           { { true, 'b', -1, -1, "m" }, NULL },
-  { { true, 'c', 1, 3, "rwm" }, "/dev/null" },    { { true, 'c', 1, 8, "rwm" }, "/dev/random" },
-  { { true, 'c', 1, 7, "rwm" }, "/dev/full" },    { { true, 'c', 5, 0, "rwm" }, "/dev/tty" },
-  { { true, 'c', 1, 5, "rwm" }, "/dev/zero" },    { { true, 'c', 1, 9, "rwm" }, "/dev/urandom" },
-  { { true, 'c', 136, -1, "rwm" }, NULL },        { { true, 'c', 5, 2, "rwm" }, NULL },
+  { { true, 'c', -1, -1, "m" }, NULL },        { { true, 'b', -1, -1, "m" }, NULL },
+  { { true, 'c', 1, 3, "rwm" }, "/dev/null" }, { { true, 'c', 1, 8, "rwm" }, "/dev/random" },
+  { { true, 'c', 1, 7, "rwm" }, "/dev/full" }, { { true, 'c', 5, 0, "rwm" }, "/dev/tty" },
+  { { true, 'c', 1, 5, "rwm" }, "/dev/zero" }, { { true, 'c', 1, 9, "rwm" }, "/dev/urandom" },
+  { { true, 'c', 136, -1, "rwm" }, NULL },     { { true, 'c', 5, 2, "rwm" }, NULL },
   { { true, 'c', 10, 200, "rwm" }, NULL },
 };
 
 static int
-collect_rules (const oci_resources *r, bool with_defaults, oci_device *const *ldevs, size_t nldevs,
-               struct rule **out, size_t *len, ocirun_error_t *err)
+collect_rules (const oci_resources *r, bool with_defaults, oci_device *const *ldevs, size_t nldevs, struct rule **out,
+               size_t *len, ocirun_error_t *err)
 {
   size_t n = (r ? r->devices_len : 0) + (with_defaults ? sizeof default_rules / sizeof default_rules[0] : 0);
   struct rule *rules = xmalloc0 ((n ? n : 1) * sizeof *rules);

@@ -123,8 +123,7 @@ ocirun_cgroup_v2_freeze (struct ocirun_cgroup_dir *d, bool frozen, ocirun_error_
         return 0;
       if (d->fd < 0)
         return ocirun_make_error (err, ENOENT, "cannot freeze: the cgroup `%s` does not exist", d->abs);
-      return ocirun_make_error (err, ENOTSUP, "cannot freeze `%s`: no cgroup.freeze (kernel older than 5.2)",
-                                d->abs);
+      return ocirun_make_error (err, ENOTSUP, "cannot freeze `%s`: no cgroup.freeze (kernel older than 5.2)", d->abs);
     }
   ret = ocirun_cgroup_write (d, "cgroup freezer", "cgroup.freeze", frozen ? "1" : "0", NULL, err);
   if (ret < 0)
