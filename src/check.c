@@ -33,10 +33,14 @@ parse_opt (int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp check_argp
-    = { options, parse_opt, "",
+    = { options,
+        parse_opt,
+        "",
         "Validate a bundle without creating anything: print every problem in its config.json (one per line) and exit "
         "1 if there is any.",
-        NULL, NULL, NULL };
+        NULL,
+        NULL,
+        NULL };
 
 int
 cli_cmd_check (struct cli_global *g, int argc, char **argv)

@@ -22,11 +22,12 @@ cli_error (struct cli_global *g, const char *fmt, ...)
   if (msg == NULL)
     msg = xstrdup ("out of memory");
 
-  /* The last line of the log is what containerd shows the user; stderr
-   * gets the bare message only when the log line went elsewhere. */
-  ocirun_log (&g->logger, OCIRUN_LOG_ERROR, "%s", msg);
-  if (g->log_file != NULL || g->logger.fd < 0)
-    fprintf (stderr, "%s\n", msg);
+  /* The last line of the --log file is what containerd shows the user.
+   * stderr always gets one plain line (runc wraps it in a logrus line when
+   * there is no --log file; a person reads this one better). */
+  if (g->log_file != NULL)
+    ocirun_log (&g->logger, OCIRUN_LOG_ERROR, "%s", msg);
+  fprintf (stderr, "ocirun: %s\n", msg);
   return 1;
 }
 
@@ -48,11 +49,11 @@ int
 cli_check_args (struct cli_global *g, const char *cmd, int n, int min, int max)
 {
   if (min == max && n != min)
-    return cli_error (g, "ocirun: \"%s\" requires exactly %d argument(s)", cmd, min);
+    return cli_error (g, "\"%s\" requires exactly %d argument(s)", cmd, min);
   if (n < min)
-    return cli_error (g, "ocirun: \"%s\" requires a minimum of %d argument(s)", cmd, min);
+    return cli_error (g, "\"%s\" requires a minimum of %d argument(s)", cmd, min);
   if (max >= 0 && n > max)
-    return cli_error (g, "ocirun: \"%s\" requires a maximum of %d argument(s)", cmd, max);
+    return cli_error (g, "\"%s\" requires a maximum of %d argument(s)", cmd, max);
   return 0;
 }
 
@@ -180,7 +181,7 @@ cli_json_reindent (const char *json, const char *indent)
             if (*p != '"')
               goto fail;
             p++;
-            out_add (&o, start, (size_t) (p - start));
+            out_add (&o, start, (size_t)(p - start));
             break;
           }
         case '{':
@@ -220,7 +221,7 @@ cli_json_reindent (const char *json, const char *indent)
             const char *start = p;
             while (*p && !strchr (" \t\r\n,:{}[]\"", *p))
               p++;
-            out_add (&o, start, (size_t) (p - start));
+            out_add (&o, start, (size_t)(p - start));
           }
         }
     }

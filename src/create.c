@@ -62,7 +62,7 @@ parse_opt (int key, char *arg, struct argp_state *state)
     case OPT_PRESERVE_FDS:
       if (cli_parse_uint (arg, &n) < 0 || n > INT_MAX - 3)
         argp_error (state, "invalid value `%s` for --preserve-fds", arg);
-      o->preserve_fds = (int) n;
+      o->preserve_fds = (int)n;
       break;
     case ARGP_KEY_ARG:
       CLI_STOP_AT_ARG (state, &o->first_arg);
@@ -73,9 +73,9 @@ parse_opt (int key, char *arg, struct argp_state *state)
   return 0;
 }
 
-const struct argp cli_create_argp = { options, parse_opt, "CONTAINER-ID",
-                                      "Create a container from the bundle; `start` runs its process.", NULL, NULL,
-                                      NULL };
+const struct argp cli_create_argp
+    = { options, parse_opt, "CONTAINER-ID", "Create a container from the bundle; `start` runs its process.", NULL,
+        NULL,    NULL };
 
 int
 cli_create_opts_apply (const struct cli_create_opts *o, struct ocirun_context *ctx, char **bundle_buf,
@@ -114,8 +114,7 @@ cli_cmd_create (struct cli_global *g, int argc, char **argv)
   if (cli_check_args (g, "create", nargs, 1, 1))
     return 1;
 
-  if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0
-      || cli_create_opts_apply (&o, &ctx, &bundle, &err) < 0
+  if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 || cli_create_opts_apply (&o, &ctx, &bundle, &err) < 0
       || ocirun_container_create (&ctx, &err) < 0)
     return cli_fail (g, &err);
   return 0;

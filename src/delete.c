@@ -32,9 +32,10 @@ parse_opt (int key, char *arg, struct argp_state *state)
   return 0;
 }
 
-static const struct argp delete_argp
-    = { options, parse_opt, "CONTAINER-ID", "Delete the resources held by a stopped (or, with --force, any) container.",
-        NULL, NULL, NULL };
+static const struct argp delete_argp = {
+  options, parse_opt, "CONTAINER-ID", "Delete the resources held by a stopped (or, with --force, any) container.", NULL,
+  NULL,    NULL
+};
 
 int
 cli_cmd_delete (struct cli_global *g, int argc, char **argv)
@@ -47,8 +48,7 @@ cli_cmd_delete (struct cli_global *g, int argc, char **argv)
     return CLI_USAGE_EXIT;
   if (cli_check_args (g, "delete", o.first_arg < 0 ? 0 : argc - o.first_arg, 1, 1))
     return 1;
-  if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0
-      || ocirun_container_delete (&ctx, o.force, &err) < 0)
+  if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 || ocirun_container_delete (&ctx, o.force, &err) < 0)
     return cli_fail (g, &err);
   return 0;
 }

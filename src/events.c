@@ -44,8 +44,12 @@ parse_opt (int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp events_argp
-    = { options, parse_opt, "CONTAINER-ID",
-        "Display container events such as OOM notifications, and cpu, memory and IO usage statistics.", NULL, NULL,
+    = { options,
+        parse_opt,
+        "CONTAINER-ID",
+        "Display container events such as OOM notifications, and cpu, memory and IO usage statistics.",
+        NULL,
+        NULL,
         NULL };
 
 int

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <limits.h>
+#include <string.h>
 
 enum
 {
@@ -113,7 +114,7 @@ parse_opt (int key, char *arg, struct argp_state *state)
     case OPT_PRESERVE_FDS:
       if (cli_parse_uint (arg, &n) < 0 || n > INT_MAX - 3)
         argp_error (state, "invalid value `%s` for --preserve-fds", arg);
-      o->preserve_fds = (int) n;
+      o->preserve_fds = (int)n;
       break;
     case OPT_CGROUP:
       push (&o->cgroups, &o->n_cgroups, arg);
@@ -130,17 +131,22 @@ parse_opt (int key, char *arg, struct argp_state *state)
   return 0;
 }
 
-static const struct argp exec_argp
-    = { options, parse_opt, "CONTAINER-ID COMMAND [ARG...]\n-p PROCESS.JSON CONTAINER-ID",
-        "Execute a new process inside the container.", NULL, NULL, NULL };
+static const struct argp exec_argp = { options,
+                                       parse_opt,
+                                       "CONTAINER-ID COMMAND [ARG...]\n-p PROCESS.JSON CONTAINER-ID",
+                                       "Execute a new process inside the container.",
+                                       NULL,
+                                       NULL,
+                                       NULL };
 
 int
 cli_cmd_exec (struct cli_global *g, int argc, char **argv)
 {
   struct exec_opts o = { .first_arg = -1 };
+  struct ocirun_exec_request req;
   struct ocirun_context ctx;
   cleanup_error ocirun_error_t err = NULL;
-  int nargs, ret;
+  int nargs, ret, status = 0;
 
   if (argp_parse (&exec_argp, argc, argv, ARGP_IN_ORDER, NULL, &o) != 0)
     return CLI_USAGE_EXIT;
@@ -148,13 +154,40 @@ cli_cmd_exec (struct cli_global *g, int argc, char **argv)
   ret = cli_check_args (g, "exec", nargs, 1, -1);
   if (ret == 0 && o.process == NULL && nargs < 2)
     ret = cli_error (g, "exec: a command to run is required (or -p PROCESS.JSON)");
-  if (ret == 0)
-    {
-      if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0)
-        ret = cli_fail (g, &err);
-      else
-        ret = cli_not_implemented (g, "exec");
-    }
+  if (ret != 0)
+    goto out;
+
+  memset (&req, 0, sizeof req);
+  req.process_file = o.process;
+  req.args = argv + o.first_arg + 1;
+  req.n_args = (size_t)(nargs - 1);
+  req.env = o.env;
+  req.n_env = o.n_env;
+  req.cwd = o.cwd;
+  req.user = o.user;
+  req.additional_gids = o.additional_gids;
+  req.n_additional_gids = o.n_additional_gids;
+  req.caps = o.caps;
+  req.n_caps = o.n_caps;
+  req.cgroups = o.cgroups;
+  req.n_cgroups = o.n_cgroups;
+  req.process_label = o.process_label;
+  req.apparmor = o.apparmor;
+  req.console_socket = o.console_socket;
+  req.pid_file = o.pid_file;
+  req.preserve_fds = o.preserve_fds;
+  req.tty = o.tty;
+  req.detach = o.detach;
+  req.no_new_privs = o.no_new_privs;
+  req.ignore_paused = o.ignore_paused;
+
+  if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 || ocirun_container_exec (&ctx, &req, &status, &err) < 0)
+    ret = cli_fail (g, &err);
+  else
+    /* Like runc: the process's exit status is ours (0 when detached). */
+    ret = o.detach ? 0 : status;
+
+out:
   free (o.env);
   free (o.caps);
   free (o.cgroups);

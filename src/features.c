@@ -7,13 +7,13 @@ parse_opt (int key, char *arg, struct argp_state *state)
 {
   if (key != ARGP_KEY_ARG)
     return ARGP_ERR_UNKNOWN;
-  CLI_STOP_AT_ARG (state, (int *) state->input);
+  CLI_STOP_AT_ARG (state, (int *)state->input);
   return 0;
 }
 
 static const struct argp features_argp
-    = { NULL, parse_opt, "", "Show the features this build of ocirun supports (runtime-spec features.json).", NULL,
-        NULL, NULL };
+    = { NULL, parse_opt, "",  "Show the features this build of ocirun supports (runtime-spec features.json).",
+        NULL, NULL,      NULL };
 
 int
 cli_cmd_features (struct cli_global *g, int argc, char **argv)

@@ -35,10 +35,14 @@ parse_opt (int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp kill_argp
-    = { options, parse_opt, "CONTAINER-ID [SIGNAL]",
+    = { options,
+        parse_opt,
+        "CONTAINER-ID [SIGNAL]",
         "Send SIGNAL (default: SIGTERM) to the container's init process. SIGNAL is a name (KILL, SIGKILL, kill, "
         "RTMIN+3) or a number.",
-        NULL, NULL, NULL };
+        NULL,
+        NULL,
+        NULL };
 
 int
 cli_cmd_kill (struct cli_global *g, int argc, char **argv)

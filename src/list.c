@@ -61,7 +61,7 @@ print_table (const struct ocirun_list *l)
       const oci_runc_state *s = l->items[i];
       char **r = rows[i + 1] = xmalloc0 (N_COLS * sizeof (char *));
       r[0] = xstrdup (s->id);
-      xasprintf (&r[1], "%d", (int) s->pid);
+      xasprintf (&r[1], "%d", (int)s->pid);
       r[2] = xstrdup (s->status);
       r[3] = xstrdup (s->bundle);
       r[4] = xstrdup (s->created);
@@ -79,7 +79,7 @@ print_table (const struct ocirun_list *l)
   for (size_t i = 0; i <= l->len; i++)
     {
       for (int c = 0; c < N_COLS - 1; c++)
-        printf ("%-*s", (int) width[c], rows[i][c]);
+        printf ("%-*s", (int)width[c], rows[i][c]);
       printf ("%s\n", rows[i][N_COLS - 1]);
       for (int c = 0; c < N_COLS; c++)
         free (rows[i][c]);

@@ -56,8 +56,8 @@ static struct argp_option global_options[] = {
   { "criu", OPT_CRIU, "PATH", 0, "path to the criu binary used for checkpoint and restore (default: \"criu\")", 0 },
   { "systemd-cgroup", OPT_SYSTEMD_CGROUP, NULL, 0,
     "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\"", 0 },
-  { "rootless", OPT_ROOTLESS, "VALUE", 0, "ignore cgroup permission errors ('true', 'false', or 'auto') (default: auto)",
-    0 },
+  { "rootless", OPT_ROOTLESS, "VALUE", 0,
+    "ignore cgroup permission errors ('true', 'false', or 'auto') (default: auto)", 0 },
   { "help", 'h', NULL, 0, "show help", 0 },
   { "version", 'v', NULL, 0, "print the version", 0 },
   { NULL, 0, NULL, 0, NULL, 0 },
@@ -85,10 +85,10 @@ help_filter (int key, const char *text, void *input)
   FILE *f;
 
   if (key != ARGP_KEY_HELP_POST_DOC)
-    return (char *) text;
+    return (char *)text;
   f = open_memstream (&s, &len);
   if (f == NULL)
-    return (char *) text;
+    return (char *)text;
   fputs ("Commands:\n", f);
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf (f, "  %-12s%s\n", commands[i].name, commands[i].summary);
@@ -100,8 +100,8 @@ help_filter (int key, const char *text, void *input)
 static error_t parse_global (int key, char *arg, struct argp_state *state);
 
 static struct argp global_argp
-    = { global_options, parse_global, "COMMAND [ARG...]",
-        "ocirun -- an Open Container Initiative runtime\v", NULL, help_filter, NULL };
+    = { global_options, parse_global, "COMMAND [ARG...]", "ocirun -- an Open Container Initiative runtime\v", NULL,
+        help_filter,    NULL };
 
 static error_t
 parse_global (int key, char *arg, struct argp_state *state)
@@ -195,7 +195,7 @@ main (int argc, char **argv)
   if (p.first_arg < 0)
     {
       /* runc without a command prints its help. */
-      argp_help (&global_argp, stdout, ARGP_HELP_STD_HELP, (char *) "ocirun");
+      argp_help (&global_argp, stdout, ARGP_HELP_STD_HELP, (char *)"ocirun");
       return 0;
     }
 
@@ -204,13 +204,13 @@ main (int argc, char **argv)
     {
       if (p.first_arg + 1 >= argc)
         {
-          argp_help (&global_argp, stdout, ARGP_HELP_STD_HELP, (char *) "ocirun");
+          argp_help (&global_argp, stdout, ARGP_HELP_STD_HELP, (char *)"ocirun");
           return 0;
         }
       /* `ocirun help CMD` is `ocirun CMD --help`. */
       name = argv[p.first_arg + 1];
-      argv[p.first_arg + 1] = (char *) "--help";
-      argv[p.first_arg] = (char *) name;
+      argv[p.first_arg + 1] = (char *)"--help";
+      argv[p.first_arg] = (char *)name;
       argc = p.first_arg + 2;
     }
 
@@ -222,7 +222,7 @@ main (int argc, char **argv)
         xasprintf (&argv0, "ocirun %s", name);
         argv[p.first_arg] = argv0;
         ret = commands[i].fn (&g, argc - p.first_arg, argv + p.first_arg);
-        argv[p.first_arg] = (char *) name;
+        argv[p.first_arg] = (char *)name;
         free (g.default_root);
         if (g.log_file)
           close (g.logger.fd);

@@ -40,25 +40,29 @@ parse_opt (int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp ps_argp
-    = { options, parse_opt, "CONTAINER-ID [PS-OPTION...]",
+    = { options,
+        parse_opt,
+        "CONTAINER-ID [PS-OPTION...]",
         "Display the processes running inside a container: ps(1) output (default options: -ef) limited to the "
         "container's processes, or with --format json the array of their pids.",
-        NULL, NULL, NULL };
+        NULL,
+        NULL,
+        NULL };
 
 /* Runs ps with the user's options (no shell) and returns its whole stdout. */
 static int
 run_ps (char **ps_args, int n, char **out, ocirun_error_t *err)
 {
-  cleanup_free char **argv = xmalloc0 ((size_t) (n + 3) * sizeof (char *));
+  cleanup_free char **argv = xmalloc0 ((size_t)(n + 3) * sizeof (char *));
   cleanup_close int rfd = -1;
   int fds[2], status;
   char *buf = NULL;
   size_t len = 0, cap = 0;
   pid_t pid;
 
-  argv[0] = (char *) "ps";
+  argv[0] = (char *)"ps";
   if (n == 0)
-    argv[1] = (char *) "-ef";
+    argv[1] = (char *)"-ef";
   else
     for (int i = 0; i < n; i++)
       argv[i + 1] = ps_args[i];
@@ -95,7 +99,7 @@ run_ps (char **ps_args, int n, char **out, ocirun_error_t *err)
         continue;
       if (r <= 0)
         break;
-      len += (size_t) r;
+      len += (size_t)r;
     }
   buf[len] = '\0';
 
@@ -169,7 +173,7 @@ print_filtered (struct cli_global *g, char *out, const pid_t *pids, size_t n_pid
       if (nth_field (line, idx, field, sizeof field) < 0 || cli_parse_uint (field, &v) < 0)
         return cli_error (g, "unable to parse pid: `%s`", line);
       for (size_t i = 0; i < n_pids; i++)
-        if (pids[i] == (pid_t) v)
+        if (pids[i] == (pid_t)v)
           {
             printf ("%s\n", line);
             break;
@@ -206,7 +210,7 @@ cli_cmd_ps (struct cli_global *g, int argc, char **argv)
         return cli_print (g, "null", true);
       putchar ('[');
       for (size_t i = 0; i < n; i++)
-        printf ("%s%d", i ? "," : "", (int) pids[i]);
+        printf ("%s%d", i ? "," : "", (int)pids[i]);
       return cli_print (g, "]", true);
     }
 

@@ -58,8 +58,8 @@ static struct argp_option options[] = {
   { "lazy-pages", OPT_LAZY_PAGES, NULL, 0, "use userfaultfd to lazily restore memory pages", 0 },
   { "lsm-profile", OPT_LSM_PROFILE, "TYPE:NAME", 0,
     "Specify an LSM profile to be used during restore in the form of TYPE:NAME.", 0 },
-  { "lsm-mount-context", OPT_LSM_MOUNT_CONTEXT, "CONTEXT", 0,
-    "Specify an LSM mount context to be used during restore.", 0 },
+  { "lsm-mount-context", OPT_LSM_MOUNT_CONTEXT, "CONTEXT", 0, "Specify an LSM mount context to be used during restore.",
+    0 },
   { NULL, 0, NULL, 0, NULL, 0 },
 };
 

@@ -7,11 +7,12 @@ parse_opt (int key, char *arg, struct argp_state *state)
 {
   if (key != ARGP_KEY_ARG)
     return ARGP_ERR_UNKNOWN;
-  CLI_STOP_AT_ARG (state, (int *) state->input);
+  CLI_STOP_AT_ARG (state, (int *)state->input);
   return 0;
 }
 
-static const struct argp resume_argp = { NULL, parse_opt, "CONTAINER-ID", "Resume all processes that have been previously paused.", NULL, NULL, NULL };
+static const struct argp resume_argp
+    = { NULL, parse_opt, "CONTAINER-ID", "Resume all processes that have been previously paused.", NULL, NULL, NULL };
 
 int
 cli_cmd_resume (struct cli_global *g, int argc, char **argv)

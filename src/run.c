@@ -57,8 +57,7 @@ static const struct argp_child children[] = {
   { NULL, 0, NULL, 0 },
 };
 
-static const struct argp run_argp
-    = { options, parse_opt, "CONTAINER-ID", "Create and run a container.", children, NULL, NULL };
+static const struct argp run_argp = { options, parse_opt, NULL, "Create and run a container.", children, NULL, NULL };
 
 int
 cli_cmd_run (struct cli_global *g, int argc, char **argv)

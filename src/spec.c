@@ -47,10 +47,14 @@ parse_opt (int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp spec_argp
-    = { options, parse_opt, "",
+    = { options,
+        parse_opt,
+        "",
         "Create a new config.json (the default configuration) in the bundle directory; an existing one is never "
         "overwritten.",
-        NULL, NULL, NULL };
+        NULL,
+        NULL,
+        NULL };
 
 int
 cli_cmd_spec (struct cli_global *g, int argc, char **argv)

@@ -9,7 +9,7 @@ parse_opt (int key, char *arg, struct argp_state *state)
 {
   if (key != ARGP_KEY_ARG)
     return ARGP_ERR_UNKNOWN;
-  CLI_STOP_AT_ARG (state, (int *) state->input);
+  CLI_STOP_AT_ARG (state, (int *)state->input);
   return 0;
 }
 

@@ -25,8 +25,8 @@ enum
 
 struct update_opts
 {
-  const char *resources;                 /* -r FILE or - */
-  const char *values[OPT_MAX_ - 255];    /* indexed by key - OPT_BLKIO_WEIGHT */
+  const char *resources;              /* -r FILE or - */
+  const char *values[OPT_MAX_ - 255]; /* indexed by key - OPT_BLKIO_WEIGHT */
   int first_arg;
 };
 
@@ -48,8 +48,8 @@ static struct argp_option options[] = {
   { "cpuset-mems", OPT_CPUSET_MEMS, "MEMS", 0, "Memory node(s) to use", 0 },
   { "memory", OPT_MEMORY, "BYTES", 0, "Memory limit (in bytes)", 0 },
   { "memory-reservation", OPT_MEMORY_RESERVATION, "BYTES", 0, "Memory reservation or soft_limit (in bytes)", 0 },
-  { "memory-swap", OPT_MEMORY_SWAP, "BYTES", 0,
-    "Total memory usage (memory + swap); set '-1' to enable unlimited swap", 0 },
+  { "memory-swap", OPT_MEMORY_SWAP, "BYTES", 0, "Total memory usage (memory + swap); set '-1' to enable unlimited swap",
+    0 },
   { "pids-limit", OPT_PIDS_LIMIT, "N", 0, "Maximum number of pids allowed in the container", 0 },
   { "l3-cache-schema", OPT_L3_CACHE_SCHEMA, "SCHEMA", 0, "The string of Intel RDT/CAT L3 cache schema", 0 },
   { "mem-bw-schema", OPT_MEM_BW_SCHEMA, "SCHEMA", 0, "The string of Intel RDT/MBA memory bandwidth schema", 0 },

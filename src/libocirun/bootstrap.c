@@ -11,6 +11,7 @@
 #include "config.h"
 #include "bootstrap.h"
 #include "container.h"
+#include "devices.h"
 #include "netdev.h"
 #include "util.h"
 
@@ -68,6 +69,7 @@ enum sync_type
   SYNC_HOOKS_DONE,   /* parent -> init */
   SYNC_SECCOMP_FD,   /* init -> parent: the notify listener fd (SCM_RIGHTS) */
   SYNC_SECCOMP_DONE, /* parent -> init */
+  SYNC_CONSOLE,      /* child -> parent: the pty master (SCM_RIGHTS) */
   SYNC_READY,        /* init -> parent: waiting for start */
   SYNC_ERROR,        /* child -> parent: text = the error, value = errno */
 };
@@ -197,6 +199,42 @@ become_container_root (ocirun_error_t *err)
     return ocirun_make_error (err, errno, "setresgid to root of the user namespace");
   if (setresuid (0, 0, 0) < 0)
     return ocirun_make_error (err, errno, "setresuid to root of the user namespace");
+  return 0;
+}
+
+/* Opens a pty from the container's own devpts instance (so the slave is a
+ * /dev/pts/N that exists inside), sends the master to the parent and returns
+ * the slave. Without a devpts mount in the container the host's is used. */
+static int
+open_console (int sock, int rootfs_fd, const oci_box *size, int *slave, ocirun_error_t *err)
+{
+  cleanup_close int master = -1;
+  int ret;
+
+  if (rootfs_fd >= 0)
+    {
+      master = ocirun_open_in_root (rootfs_fd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0, err);
+      if (master < 0)
+        {
+          if ((*err)->status != ENOENT)
+            return master;
+          ocirun_error_free (err);
+        }
+    }
+  if (master < 0)
+    {
+      master = open ("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (master < 0)
+        return ocirun_make_error (err, errno, "open /dev/ptmx");
+    }
+  ret = ocirun_pty_from_master (master, size, slave, err);
+  if (ret < 0)
+    return ret;
+  if (sync_send (sock, SYNC_CONSOLE, 0, NULL, master) < 0)
+    {
+      close (*slave);
+      return ocirun_make_error (err, errno, "send the pty master to the runtime");
+    }
   return 0;
 }
 
@@ -342,6 +380,18 @@ init_main (struct child *ch)
   if (ocirun_rootfs_prepare (c, &err) < 0)
     child_fail (ch, &err, 1);
 
+  if (s->want_console)
+    {
+      char slave_path[64];
+      if (open_console (ch->sock, c->rootfs_fd, cfg->process->console_size, &s->console_slave_fd, &err) < 0)
+        child_fail (ch, &err, 1);
+      snprintf (slave_path, sizeof slave_path, "/proc/self/fd/%d", s->console_slave_fd);
+      c->console_slave = slave_path;
+      if (ocirun_setup_console (c, &err) < 0)
+        child_fail (ch, &err, 1);
+      c->console_slave = NULL;
+    }
+
   if (hooks && (hooks->prestart_len || hooks->create_runtime_len))
     {
       if (sync_send (ch->sock, SYNC_HOOKS, 0, NULL, -1) < 0)
@@ -368,7 +418,8 @@ init_main (struct child *ch)
     {
       if (ocirun_setup_console_stdio (s->console_slave_fd, &err) < 0)
         child_fail (ch, &err, 1);
-      close (s->console_slave_fd);
+      if (s->console_slave_fd > 2)
+        close (s->console_slave_fd);
       s->console_slave_fd = -1;
     }
 
@@ -384,7 +435,9 @@ init_main (struct child *ch)
 static pid_t
 raw_clone (uint64_t flags, int cgroup_fd)
 {
-  struct ocirun_clone_args args = { .flags = flags, .exit_signal = SIGCHLD };
+  /* With CLONE_PARENT the kernel takes the exit signal from the caller and
+   * refuses any other value. */
+  struct ocirun_clone_args args = { .flags = flags, .exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD };
   long r;
 
   if (cgroup_fd >= 0)
@@ -402,7 +455,7 @@ raw_clone (uint64_t flags, int cgroup_fd)
       errno = ENOSYS;
       return -1;
     }
-  return syscall (SYS_clone, (unsigned long) (flags | SIGCHLD), NULL, NULL, NULL, NULL);
+  return syscall (SYS_clone, (unsigned long) (flags | ((flags & CLONE_PARENT) ? 0 : SIGCHLD)), NULL, NULL, NULL, NULL);
 }
 
 /* The intermediate child for the join-by-path case. Returns only in the
@@ -678,6 +731,16 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
             goto fail;
           sync_send (sv[0], SYNC_SECCOMP_DONE, 0, NULL, -1);
           break;
+        case SYNC_CONSOLE:
+          if (rfd < 0)
+            {
+              ret = ocirun_make_error (err, -EPROTO, "console message without a descriptor");
+              goto fail;
+            }
+          if (s->console_master >= 0)
+            close (s->console_master);
+          s->console_master = rfd;
+          break;
         case SYNC_READY:
           close (sv[0]);
           return 0;
@@ -700,6 +763,11 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
 
 fail:
   close (sv[0]);
+  if (s->console_master >= 0)
+    {
+      close (s->console_master);
+      s->console_master = -1;
+    }
   kill_and_reap (intermediate);
   kill_and_reap (pid);
   s->pid = 0;
@@ -732,7 +800,8 @@ exec_final (struct ocirun_exec_spawn *e, int sock)
   cleanup_error ocirun_error_t err = NULL;
   sigset_t none;
 
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  /* No parent-death signal here: it would survive execve and kill a
+   * detached exec when the runtime exits (the joiner has one instead). */
   if (e->userns)
     prctl (PR_SET_DUMPABLE, 1);
   sigemptyset (&none);
@@ -741,11 +810,15 @@ exec_final (struct ocirun_exec_spawn *e, int sock)
     if (sig != SIGKILL && sig != SIGSTOP)
       signal (sig, SIG_DFL);
 
-  if (e->console_slave_fd >= 0)
+  if (e->want_console)
     {
-      if (ocirun_setup_console_stdio (e->console_slave_fd, &err) < 0)
+      int slave = -1;
+      if (open_console (sock, -1, e->process->console_size, &slave, &err) < 0)
         exec_child_fail (sock, &err, 1);
-      close (e->console_slave_fd);
+      if (ocirun_setup_console_stdio (slave, &err) < 0)
+        exec_child_fail (sock, &err, 1);
+      if (slave > 2)
+        close (slave);
     }
   if (seal_fds (e->preserve_fds, &err) < 0)
     exec_child_fail (sock, &err, 1);
@@ -848,7 +921,16 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
     }
   e->pid = m.value;
 
-  r = sync_recv (sv[0], &m, NULL);
+  for (;;)
+    {
+      int rfd = -1;
+      r = sync_recv (sv[0], &m, &rfd);
+      if (r != SYNC_CONSOLE)
+        break;
+      if (e->console_master >= 0)
+        close (e->console_master);
+      e->console_master = rfd;
+    }
   if (r == 0)
     {
       close (sv[0]);
@@ -861,6 +943,11 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
 
 fail:
   close (sv[0]);
+  if (e->console_master >= 0)
+    {
+      close (e->console_master);
+      e->console_master = -1;
+    }
   kill_and_reap (joiner);
   kill_and_reap (e->pid);
   e->pid = -1;

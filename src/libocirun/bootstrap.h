@@ -18,7 +18,9 @@ struct ocirun_spawn
   struct ocirun_ns_plan *plan;
   struct ocirun_cgroup *cg; /* may be NULL (rootless without cgroups) */
   int fifo_fd;              /* O_RDWR|O_CLOEXEC on exec.fifo: the init blocks reading it */
-  int console_slave_fd;     /* pty slave for the init's stdio, or -1 */
+  int console_slave_fd;     /* set by the child: its pty slave, or -1 */
+  bool want_console;        /* process.terminal: the init opens a pty in the container's devpts */
+  int console_master;       /* out: the pty master the init sent back, or -1 */
   int state_dirfd;          /* the locked state dir: the child closes its copy at once, or the
                                flock would outlive create and block start */
   /* Parent side: the init's host pid once known (for the hooks' state). */
@@ -40,7 +42,9 @@ struct ocirun_exec_spawn
   int ns_flags;               /* CLONE_NEW* of the init to join */
   bool userns;                /* ns_flags has a user namespace */
   struct ocirun_cgroup *cg;   /* the container's cgroup, or NULL */
-  int console_slave_fd;       /* pty slave for the process's stdio, or -1 */
+  bool want_console;          /* open a pty in the container's /dev/ptmx */
+  int console_master;         /* out: its master, or -1 */
+  int console_slave_fd;       /* child-side only */
   int preserve_fds;
   struct ocirun_logger *log;
   pid_t pid; /* out: the process, a child of the caller */

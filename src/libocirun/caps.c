@@ -3,7 +3,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -12,22 +11,6 @@
 #define PR_CAP_AMBIENT_RAISE 2
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
-
-/* Config mistakes: EINVAL for the caller, but the message needs no strerror. */
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = errno_;
-  return -errno_;
-}
 
 int
 ocirun_cap_from_name (const char *name, cap_value_t *out, ocirun_error_t *err)
@@ -46,7 +29,7 @@ ocirun_cap_from_name (const char *name, cap_value_t *out, ocirun_error_t *err)
   return 0;
 
 unknown:
-  return plain_error (err, EINVAL, "unknown capability `%s`", name ? name : "(null)");
+  return ocirun_make_error (err, -EINVAL, "unknown capability `%s`", name ? name : "(null)");
 }
 
 /* Upper-case name for messages ("CAP_CHOWN"); libcap's own string must go
@@ -63,7 +46,7 @@ cap_name (cap_value_t v)
   cap_free (lib);
   for (p = ret; *p; p++)
     if (*p >= 'a' && *p <= 'z')
-      *p = (char) (*p - 'a' + 'A');
+      *p = (char)(*p - 'a' + 'A');
   return ret;
 }
 
@@ -104,12 +87,11 @@ ocirun_caps_apply_bounding (const oci_capabilities *caps, ocirun_error_t *err)
     {
       if (keep & (UINT64_C (1) << c))
         continue;
-      if (prctl (PR_CAPBSET_DROP, (unsigned long) c, 0, 0, 0) < 0 && errno != EINVAL)
+      if (prctl (PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) < 0 && errno != EINVAL)
         {
           int e = errno;
           cleanup_free char *name = cap_name (c);
-          return ocirun_make_error (err, e, "set capabilities: drop `%s` from the bounding set",
-                                    name ? name : "?");
+          return ocirun_make_error (err, e, "set capabilities: drop `%s` from the bounding set", name ? name : "?");
         }
     }
   return 0;
@@ -134,6 +116,30 @@ set_flag (cap_t c, cap_flag_t flag, uint64_t mask)
       if (cap_set_flag (c, flag, 1, &v, CAP_SET) < 0)
         return -1;
   return 0;
+}
+
+/* capset cannot add to the permitted set: a capability the runtime lost
+ * itself (a host that drops CAP_SYS_RESOURCE, a rootless parent) is the
+ * usual reason for EPERM, so name it. */
+static int
+explain_capset_eperm (uint64_t wanted, ocirun_error_t *err)
+{
+  cleanup_cap cap_t cur = cap_get_proc ();
+  cap_value_t v;
+
+  for (v = 0; cur && v < 64; v++)
+    {
+      cap_flag_value_t have = CAP_CLEAR;
+      if (!(wanted & (UINT64_C (1) << v)))
+        continue;
+      if (cap_get_flag (cur, v, CAP_PERMITTED, &have) == 0 && have == CAP_CLEAR)
+        {
+          cleanup_free char *name = cap_name (v);
+          return ocirun_make_error (err, EPERM, "set capabilities: `%s` is not in the runtime's own permitted set",
+                                    name ? name : "?");
+        }
+    }
+  return ocirun_make_error (err, EPERM, "set capabilities: capset");
 }
 
 int
@@ -164,7 +170,12 @@ ocirun_caps_apply (const oci_capabilities *caps, ocirun_error_t *err)
       || set_flag (c, CAP_INHERITABLE, inh) < 0)
     return ocirun_make_error (err, errno, "set capabilities: cap_set_flag");
   if (cap_set_proc (c) < 0)
-    return ocirun_make_error (err, errno, "set capabilities: capset");
+    {
+      int e = errno;
+      if (e == EPERM)
+        return explain_capset_eperm (eff | perm, err);
+      return ocirun_make_error (err, e, "set capabilities: capset");
+    }
 
   /* EINVAL: the kernel has no ambient capabilities (before 4.3). */
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
@@ -178,7 +189,7 @@ ocirun_caps_apply (const oci_capabilities *caps, ocirun_error_t *err)
        * ones and runc ignores the refusal: so do we. */
       if (!(perm & (UINT64_C (1) << v)) || !(inh & (UINT64_C (1) << v)))
         continue;
-      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long) v, 0, 0) < 0 && errno != EINVAL)
+      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long)v, 0, 0) < 0 && errno != EINVAL)
         {
           int e = errno;
           cleanup_free char *name = cap_name (v);

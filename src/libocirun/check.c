@@ -27,37 +27,23 @@ ocirun_default_root (bool rootless)
   return xstrdup ("/run/ocirun");
 }
 
-/* A rejected id is EINVAL, but the message is about the id, not strerror. */
-static int __attribute__ ((format (printf, 2, 3)))
-bad_id (ocirun_error_t *err, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = EINVAL;
-  return -EINVAL;
-}
-
 int
 ocirun_validate_id (const char *id, ocirun_error_t *err)
 {
   size_t len;
 
   if (id == NULL || *id == '\0')
-    return bad_id (err, "invalid id format: container id cannot be empty");
+    return ocirun_make_error (err, -EINVAL, "invalid id format: container id cannot be empty");
   len = strlen (id);
   if (len > 1024)
-    return bad_id (err, "invalid id format: container id is longer than 1024 characters");
+    return ocirun_make_error (err, -EINVAL, "invalid id format: container id is longer than 1024 characters");
   /* The id names a directory under the state root: `.` and `..` would
    * escape or alias it. */
   if (strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
-    return bad_id (err, "invalid id format: `%s`", id);
+    return ocirun_make_error (err, -EINVAL, "invalid id format: `%s`", id);
   for (const char *p = id; *p; p++)
-    if (!(isalnum ((unsigned char) *p) || strchr ("_+.-", *p)))
-      return bad_id (err, "invalid id format: `%s`", id);
+    if (!(isalnum ((unsigned char)*p) || strchr ("_+.-", *p)))
+      return ocirun_make_error (err, -EINVAL, "invalid id format: `%s`", id);
   return 0;
 }
 
@@ -101,36 +87,48 @@ in_list (const char *const *list, const char *s)
 
 static const char *const namespace_types[]
     = { "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL };
-static const char *const rlimit_names[]
-    = { "RLIMIT_AS",      "RLIMIT_CORE",   "RLIMIT_CPU",   "RLIMIT_DATA",   "RLIMIT_FSIZE",      "RLIMIT_LOCKS",
-        "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",     "RLIMIT_RSS",
-        "RLIMIT_RTPRIO",  "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK", NULL };
+static const char *const rlimit_names[] = { "RLIMIT_AS",
+                                            "RLIMIT_CORE",
+                                            "RLIMIT_CPU",
+                                            "RLIMIT_DATA",
+                                            "RLIMIT_FSIZE",
+                                            "RLIMIT_LOCKS",
+                                            "RLIMIT_MEMLOCK",
+                                            "RLIMIT_MSGQUEUE",
+                                            "RLIMIT_NICE",
+                                            "RLIMIT_NOFILE",
+                                            "RLIMIT_NPROC",
+                                            "RLIMIT_RSS",
+                                            "RLIMIT_RTPRIO",
+                                            "RLIMIT_RTTIME",
+                                            "RLIMIT_SIGPENDING",
+                                            "RLIMIT_STACK",
+                                            NULL };
 static const char *const seccomp_actions[]
-    = { "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-        "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", NULL };
-static const char *const seccomp_ops[] = { "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
+    = { "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",   "SCMP_ACT_ERRNO",
+        "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",        "SCMP_ACT_LOG",         "SCMP_ACT_NOTIFY", NULL };
+static const char *const seccomp_ops[] = { "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",        "SCMP_CMP_EQ",
                                            "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ", NULL };
-static const char *const seccomp_flags[] = { "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
-                                             "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                             "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", NULL };
+static const char *const seccomp_flags[]
+    = { "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", NULL };
 static const char *const propagations[]
     = { "shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable", NULL };
-static const char *const sched_policies[] = { "SCHED_OTHER", "SCHED_FIFO",  "SCHED_RR",       "SCHED_BATCH",
-                                              "SCHED_ISO",   "SCHED_IDLE", "SCHED_DEADLINE", NULL };
+static const char *const sched_policies[]
+    = { "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE", NULL };
 static const char *const sched_flags[]
-    = { "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM",        "SCHED_FLAG_DL_OVERRUN",
-        "SCHED_FLAG_KEEP_POLICY",   "SCHED_FLAG_KEEP_PARAMS",    "SCHED_FLAG_UTIL_CLAMP_MIN",
-        "SCHED_FLAG_UTIL_CLAMP_MAX", NULL };
+    = { "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM",        "SCHED_FLAG_DL_OVERRUN",     "SCHED_FLAG_KEEP_POLICY",
+        "SCHED_FLAG_KEEP_PARAMS",   "SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MAX", NULL };
 static const char *const ioprio_classes[] = { "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE", NULL };
 static const char *const personality_domains[] = { "LINUX", "LINUX32", NULL };
 static const char *const mpol_modes[]
-    = { "MPOL_DEFAULT",         "MPOL_BIND",           "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
-        "MPOL_PREFERRED",       "MPOL_PREFERRED_MANY", "MPOL_LOCAL",      NULL };
+    = { "MPOL_DEFAULT",   "MPOL_BIND",           "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+        "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL",      NULL };
 static const char *const mpol_flags[]
     = { "MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES", NULL };
 /* The ipc-namespaced sysctls, as the kernel (and runc) define them. */
 static const char *const ipc_sysctls[]
-    = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",  "kernel.sem", "kernel.shmall",
+    = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",          "kernel.sem", "kernel.shmall",
         "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", NULL };
 
 static bool
@@ -143,7 +141,7 @@ capability_known (const char *name)
   if (strncmp (name, "CAP_", 4) != 0 || strlen (name) >= sizeof lower)
     return false;
   for (i = 0; name[i]; i++)
-    lower[i] = (char) tolower ((unsigned char) name[i]);
+    lower[i] = (char)tolower ((unsigned char)name[i]);
   lower[i] = '\0';
   return cap_from_name (lower, &v) == 0 && v <= CAP_LAST_CAP;
 }
@@ -158,7 +156,7 @@ arch_known (const char *name)
     return false;
   name += 10;
   for (i = 0; name[i]; i++)
-    lower[i] = (char) tolower ((unsigned char) name[i]);
+    lower[i] = (char)tolower ((unsigned char)name[i]);
   lower[i] = '\0';
   return seccomp_arch_resolve_name (lower) != 0;
 }
@@ -203,7 +201,7 @@ check_hook_list (struct ocirun_problems *p, const char *kind, oci_hook **hooks, 
         ocirun_problems_add (p, "hooks.%s[%zu].path: `%s` is not an executable file", kind, i, path);
       if (hooks[i]->has_timeout && hooks[i]->timeout <= 0)
         ocirun_problems_add (p, "hooks.%s[%zu].timeout: must be greater than zero, got %d", kind, i,
-                             (int) hooks[i]->timeout);
+                             (int)hooks[i]->timeout);
     }
 }
 
@@ -236,9 +234,9 @@ check_process (struct ocirun_problems *p, const oci_process *proc)
   if (proc->cwd[0] != '/')
     ocirun_problems_add (p, "process.cwd: `%s` is not an absolute path", proc->cwd);
   if (proc->user && proc->user->has_umask && proc->user->umask > 0777)
-    ocirun_problems_add (p, "process.user.umask: %#o is larger than 0777", (unsigned) proc->user->umask);
+    ocirun_problems_add (p, "process.user.umask: %#o is larger than 0777", (unsigned)proc->user->umask);
   if (proc->has_oom_score_adj && (proc->oom_score_adj < -1000 || proc->oom_score_adj > 1000))
-    ocirun_problems_add (p, "process.oomScoreAdj: %d is outside [-1000, 1000]", (int) proc->oom_score_adj);
+    ocirun_problems_add (p, "process.oomScoreAdj: %d is outside [-1000, 1000]", (int)proc->oom_score_adj);
 
   for (size_t i = 0; i < proc->rlimits_len; i++)
     {
@@ -247,7 +245,7 @@ check_process (struct ocirun_problems *p, const oci_process *proc)
         ocirun_problems_add (p, "process.rlimits[%zu].type: unknown rlimit `%s`", i, r->type);
       if (r->soft > r->hard)
         ocirun_problems_add (p, "process.rlimits[%zu]: soft limit %llu is larger than hard limit %llu", i,
-                             (unsigned long long) r->soft, (unsigned long long) r->hard);
+                             (unsigned long long)r->soft, (unsigned long long)r->hard);
       for (size_t j = 0; j < i; j++)
         if (strcmp (proc->rlimits[j]->type, r->type) == 0)
           ocirun_problems_add (p, "process.rlimits[%zu].type: `%s` is set more than once", i, r->type);
@@ -276,7 +274,7 @@ check_process (struct ocirun_problems *p, const oci_process *proc)
       if (!in_list (ioprio_classes, proc->io_priority->class))
         ocirun_problems_add (p, "process.ioPriority.class: unknown class `%s`", proc->io_priority->class);
       if (proc->io_priority->has_priority && (proc->io_priority->priority < 0 || proc->io_priority->priority > 7))
-        ocirun_problems_add (p, "process.ioPriority.priority: %d is outside [0, 7]", (int) proc->io_priority->priority);
+        ocirun_problems_add (p, "process.ioPriority.priority: %d is outside [0, 7]", (int)proc->io_priority->priority);
     }
 }
 
@@ -369,7 +367,7 @@ check_seccomp (struct ocirun_problems *p, const oci_seccomp *s)
                                  sc->args[j]->op);
           if (sc->args[j]->index > 5)
             ocirun_problems_add (p, "linux.seccomp.syscalls[%zu].args[%zu].index: %u is larger than 5", i, j,
-                                 (unsigned) sc->args[j]->index);
+                                 (unsigned)sc->args[j]->index);
         }
     }
 }
@@ -473,7 +471,7 @@ ocirun_check_bundle (const char *bundle, const char *config_file, bool rootless,
     {
       ocirun_problems_add (problems, "%s: %s", config_file, (*err)->msg);
       ocirun_error_free (err);
-      return (int) (problems->len - before);
+      return (int)(problems->len - before);
     }
 
   c = oci_config_parse_data (data, len, &errs);
@@ -484,10 +482,10 @@ ocirun_check_bundle (const char *bundle, const char *config_file, bool rootless,
     {
       if (problems->len == before)
         ocirun_problems_add (problems, "%s: cannot be parsed", config_file);
-      return (int) (problems->len - before);
+      return (int)(problems->len - before);
     }
 
   check_config (problems, bundle_fd, c, rootless);
   oci_config_free (c);
-  return (int) (problems->len - before);
+  return (int)(problems->len - before);
 }

@@ -166,11 +166,11 @@ static int
 create_container (struct ocirun_context *ctx, bool foreground, struct created *out, ocirun_error_t *err)
 {
   cleanup_free char *bundle = NULL, *config_path = NULL, *config_text = NULL, *rootfs = NULL;
-  cleanup_free char *state_dir = NULL, *console_path = NULL;
+  cleanup_free char *state_dir = NULL;
   cleanup_config oci_config *cfg = NULL;
   cleanup_status oci_container_status *st = NULL;
   cleanup_cgroup struct ocirun_cgroup *cg = NULL;
-  cleanup_close int dirfd = -1, fifo_fd = -1, master = -1, slave = -1;
+  cleanup_close int dirfd = -1, fifo_fd = -1, master = -1;
   struct ocirun_ns_plan plan = { 0 };
   struct ocirun_container c = { 0 };
   struct ocirun_spawn sp = { 0 };
@@ -274,30 +274,19 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
       goto out;
   }
 
-  if (cfg->process->terminal)
-    {
-      ret = ocirun_pty_open (cfg->process->console_size, &master, &slave, &console_path, err);
-      if (ret < 0)
-        goto out;
-      c.console_slave = console_path;
-    }
-
   sp.c = &c;
   sp.plan = &plan;
   sp.cg = cg;
   sp.fifo_fd = fifo_fd;
-  sp.console_slave_fd = slave;
+  sp.console_slave_fd = -1;
+  sp.want_console = cfg->process->terminal;
+  sp.console_master = -1;
   sp.state_dirfd = dirfd;
   ret = ocirun_spawn_init (&sp, err);
   if (ret < 0)
     goto out;
   out->pid = sp.pid;
-
-  if (slave >= 0)
-    {
-      close (slave);
-      slave = -1;
-    }
+  master = sp.console_master;
   if (master >= 0 && ctx->console_socket)
     {
       ret = ocirun_send_console (ctx->console_socket, master, err);

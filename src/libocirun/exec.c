@@ -186,8 +186,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_process oci_process *p = NULL;
-  cleanup_close int pidfd = -1, master = -1, slave = -1;
-  cleanup_free char *slave_path = NULL;
+  cleanup_close int pidfd = -1, master = -1;
   struct ocirun_exec_spawn e = { 0 };
   int ns_flags = 0, ret;
 
@@ -225,30 +224,21 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   if (pidfd < 0 || ocirun_pid_start_time (l.st->pid) != l.st->pid_start_time)
     return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
 
-  if (p->terminal)
-    {
-      ret = ocirun_pty_open (p->console_size, &master, &slave, &slave_path, err);
-      if (ret < 0)
-        return ret;
-    }
-
   e.config = l.config;
   e.process = p;
   e.init_pidfd = pidfd;
   e.ns_flags = ns_flags;
   e.userns = ns_flags & CLONE_NEWUSER;
   e.cg = l.cg;
-  e.console_slave_fd = slave;
+  e.console_slave_fd = -1;
+  e.want_console = p->terminal;
+  e.console_master = -1;
   e.preserve_fds = req->preserve_fds;
   e.log = ctx->log;
   ret = ocirun_spawn_exec (&e, err);
   if (ret < 0)
     return ocirun_error_prefix (err, "exec in container `%s`", ctx->id);
-  if (slave >= 0)
-    {
-      close (slave);
-      slave = -1;
-    }
+  master = e.console_master;
   if (master >= 0 && req->console_socket)
     {
       ret = ocirun_send_console (req->console_socket, master, err);

@@ -22,8 +22,7 @@ struct text
   size_t len;
 };
 
-static void __attribute__ ((format (printf, 2, 3)))
-add (struct text *t, const char *fmt, ...)
+static void __attribute__ ((format (printf, 2, 3))) add (struct text *t, const char *fmt, ...)
 {
   cleanup_free char *piece = NULL;
   va_list ap;
@@ -34,9 +33,9 @@ add (struct text *t, const char *fmt, ...)
   va_end (ap);
   if (n < 0)
     abort ();
-  t->s = xrealloc (t->s, t->len + (size_t) n + 1);
-  memcpy (t->s + t->len, piece, (size_t) n + 1);
-  t->len += (size_t) n;
+  t->s = xrealloc (t->s, t->len + (size_t)n + 1);
+  memcpy (t->s + t->len, piece, (size_t)n + 1);
+  t->len += (size_t)n;
 }
 
 static void
@@ -53,32 +52,86 @@ add_list (struct text *t, const char *key, const char *const *items, size_t n)
 static const char *const hooks[]
     = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" };
 
-/* The options runc 1.1 documents in its features; the mount code accepts
- * each of them. */
+/* runc 1.1's list plus idmap/ridmap: every option mounts.c accepts. */
 static const char *const mount_options[] = {
-  "acl",         "async",       "atime",        "bind",         "defaults",    "dev",        "diratime",
-  "dirsync",     "exec",        "iversion",     "lazytime",     "loud",        "mand",       "noacl",
-  "noatime",     "nodev",       "nodiratime",   "noexec",       "noiversion",  "nolazytime", "nomand",
-  "norelatime",  "nostrictatime", "nosuid",     "nosymfollow",  "private",     "ratime",     "rbind",
-  "rdev",        "rdiratime",   "relatime",     "remount",      "rexec",       "rnoatime",   "rnodev",
-  "rnodiratime", "rnoexec",     "rnorelatime",  "rnostrictatime", "rnosuid",   "rnosymfollow", "ro",
-  "rprivate",    "rrelatime",   "rro",          "rrw",          "rshared",     "rslave",     "rstrictatime",
-  "rsuid",       "rsymfollow",  "runbindable",  "rw",           "shared",      "silent",     "slave",
-  "strictatime", "suid",        "symfollow",    "sync",         "tmpcopyup",   "unbindable",
+  "acl",
+  "async",
+  "atime",
+  "bind",
+  "defaults",
+  "dev",
+  "diratime",
+  "dirsync",
+  "exec",
+  "idmap",
+  "iversion",
+  "lazytime",
+  "loud",
+  "mand",
+  "noacl",
+  "noatime",
+  "nodev",
+  "nodiratime",
+  "noexec",
+  "noiversion",
+  "nolazytime",
+  "nomand",
+  "norelatime",
+  "nostrictatime",
+  "nosuid",
+  "nosymfollow",
+  "private",
+  "ratime",
+  "rbind",
+  "rdev",
+  "rdiratime",
+  "relatime",
+  "remount",
+  "rexec",
+  "ridmap",
+  "rnoatime",
+  "rnodev",
+  "rnodiratime",
+  "rnoexec",
+  "rnorelatime",
+  "rnostrictatime",
+  "rnosuid",
+  "rnosymfollow",
+  "ro",
+  "rprivate",
+  "rrelatime",
+  "rro",
+  "rrw",
+  "rshared",
+  "rslave",
+  "rstrictatime",
+  "rsuid",
+  "rsymfollow",
+  "runbindable",
+  "rw",
+  "shared",
+  "silent",
+  "slave",
+  "strictatime",
+  "suid",
+  "symfollow",
+  "sync",
+  "tmpcopyup",
+  "unbindable",
 };
 
 static const char *const namespaces[] = { "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts" };
 
 static const char *const seccomp_actions[]
-    = { "SCMP_ACT_ALLOW",       "SCMP_ACT_ERRNO",  "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-        "SCMP_ACT_LOG",         "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP" };
-static const char *const seccomp_ops[] = { "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",       "SCMP_CMP_LE",
+    = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO",  "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_LOG",   "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP" };
+static const char *const seccomp_ops[] = { "SCMP_CMP_EQ", "SCMP_CMP_GE",        "SCMP_CMP_GT", "SCMP_CMP_LE",
                                            "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE" };
 /* Candidates; only those the linked libseccomp resolves are listed. */
 static const char *const seccomp_archs[]
-    = { "aarch64", "arm",     "mips",     "mips64", "mips64n32", "mipsel", "mipsel64", "mipsel64n32", "parisc",
-        "parisc64", "ppc",    "ppc64",    "ppc64le", "riscv64",  "s390",   "s390x",    "x32",         "x86",
-        "x86_64" };
+    = { "aarch64",     "arm",    "mips",     "mips64", "mips64n32", "mipsel",  "mipsel64",
+        "mipsel64n32", "parisc", "parisc64", "ppc",    "ppc64",     "ppc64le", "riscv64",
+        "s390",        "s390x",  "x32",      "x86",    "x86_64" };
 
 static const struct
 {
@@ -117,7 +170,7 @@ add_seccomp (struct text *t)
         char *d = names[n_archs];
         snprintf (d, sizeof names[0], "SCMP_ARCH_%s", seccomp_archs[i]);
         for (char *c = d + 10; *c; c++)
-          *c = (char) toupper ((unsigned char) *c);
+          *c = (char)toupper ((unsigned char)*c);
         archs[n_archs++] = d;
       }
   for (size_t i = 0; i < N_ELEMS (seccomp_flags); i++)
@@ -156,7 +209,7 @@ add_capabilities (struct text *t)
         {
           add (t, "%s\"", first ? "" : ",");
           for (char *p = name; *p; p++)
-            add (t, "%c", toupper ((unsigned char) *p));
+            add (t, "%c", toupper ((unsigned char)*p));
           add (t, "\"");
           first = false;
         }

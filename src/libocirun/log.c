@@ -89,7 +89,7 @@ static void
 put_json_string (struct buf *b, const char *s)
 {
   buf_putc (b, '"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
     {
       char tmp[8];
       switch (*p)
@@ -116,7 +116,7 @@ put_json_string (struct buf *b, const char *s)
               buf_puts (b, tmp);
             }
           else
-            buf_putc (b, (char) *p);
+            buf_putc (b, (char)*p);
         }
     }
   buf_putc (b, '"');
@@ -147,7 +147,7 @@ put_text_value (struct buf *b, const char *s)
       return;
     }
   buf_putc (b, '"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
     {
       char tmp[8];
       switch (*p)
@@ -174,7 +174,7 @@ put_text_value (struct buf *b, const char *s)
               buf_puts (b, tmp);
             }
           else
-            buf_putc (b, (char) *p);
+            buf_putc (b, (char)*p);
         }
     }
   buf_putc (b, '"');
@@ -232,7 +232,7 @@ ocirun_log (struct ocirun_logger *l, enum ocirun_log_level level, const char *fm
 
   line = ocirun_log_format_line (l->format, level, msg);
   /* A log line that cannot be written has nowhere else to go. */
-  (void) ocirun_write_all (l->fd, line, strlen (line));
+  (void)ocirun_write_all (l->fd, line, strlen (line));
 out:
   errno = saved_errno;
 }

@@ -4,7 +4,7 @@
  * then execve. Used for the container's init and for `exec`. */
 #include "config.h"
 #include "caps.h"
-#include "seccomp.h"
+#include "seccomp-filter.h"
 #include "security.h"
 #include "setup.h"
 #include "util.h"
@@ -15,7 +15,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/personality.h>
@@ -28,23 +27,6 @@
 #ifndef PROC_SUPER_MAGIC
 #define PROC_SUPER_MAGIC 0x9fa0
 #endif
-
-/* An errno for the caller to map (127/126...) with a message that already
- * says everything, so no strerror is appended. */
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = errno_;
-  return -errno_;
-}
 
 struct name_value
 {
@@ -78,7 +60,7 @@ parse_id_list (const char *s, unsigned long *bits, size_t nbits, const char *wha
 
   memset (bits, 0, nbits / CHAR_BIT);
   if (s == NULL)
-    return plain_error (err, EINVAL, "invalid %s list `(null)`", what);
+    return ocirun_make_error (err, -EINVAL, "invalid %s list `(null)`", what);
   for (;;)
     {
       unsigned long lo, hi, i;
@@ -109,7 +91,7 @@ parse_id_list (const char *s, unsigned long *bits, size_t nbits, const char *wha
       if (lo > hi)
         goto invalid;
       if (hi >= nbits)
-        return plain_error (err, EINVAL, "invalid %s list `%s`: %lu is too large", what, s, hi);
+        return ocirun_make_error (err, -EINVAL, "invalid %s list `%s`: %lu is too large", what, s, hi);
       for (i = lo; i <= hi; i++)
         bits[i / word] |= 1UL << (i % word);
       any = true;
@@ -124,7 +106,7 @@ parse_id_list (const char *s, unsigned long *bits, size_t nbits, const char *wha
   return 0;
 
 invalid:
-  return plain_error (err, EINVAL, "invalid %s list `%s`", what, s);
+  return ocirun_make_error (err, -EINVAL, "invalid %s list `%s`", what, s);
 }
 
 int
@@ -177,15 +159,15 @@ apply_rlimits (const oci_process *process, ocirun_error_t *err)
       unsigned long res;
 
       if (!LOOKUP (rlimits, r->type, &res))
-        return plain_error (err, EINVAL, "unknown rlimit type `%s`", r->type ? r->type : "(null)");
+        return ocirun_make_error (err, -EINVAL, "unknown rlimit type `%s`", r->type ? r->type : "(null)");
       if (r->soft > r->hard)
-        return plain_error (err, EINVAL, "setrlimit `%s`: soft limit %" PRIu64 " above hard limit %" PRIu64,
+        return ocirun_make_error (err, -EINVAL, "setrlimit `%s`: soft limit %" PRIu64 " above hard limit %" PRIu64,
                                   r->type, r->soft, r->hard);
-      rl.rlim_cur = (rlim_t) r->soft;
-      rl.rlim_max = (rlim_t) r->hard;
+      rl.rlim_cur = (rlim_t)r->soft;
+      rl.rlim_max = (rlim_t)r->hard;
       /* Raising a hard limit needs CAP_SYS_RESOURCE in the initial user
        * namespace: EPERM here is the host's decision, named plainly. */
-      if (setrlimit ((int) res, &rl) < 0)
+      if (setrlimit ((int)res, &rl) < 0)
         return ocirun_make_error (err, errno, "setrlimit `%s`", r->type);
     }
   return 0;
@@ -236,7 +218,7 @@ apply_personality (const oci_personality *p, ocirun_error_t *err)
   else if (p->domain && strcmp (p->domain, "LINUX32") == 0)
     persona = PER_LINUX32;
   else
-    return plain_error (err, EINVAL, "personality: unknown domain `%s`", p->domain ? p->domain : "(null)");
+    return ocirun_make_error (err, -EINVAL, "personality: unknown domain `%s`", p->domain ? p->domain : "(null)");
   /* personality.flags: the spec defines no values yet; ignored like runc. */
   if (personality (persona) < 0)
     return ocirun_make_error (err, errno, "personality `%s`", p->domain);
@@ -262,8 +244,8 @@ static const struct name_value sched_policies[] = {
 };
 
 static const struct name_value sched_flags[] = {
-  { "SCHED_FLAG_RESET_ON_FORK", 0x01 },  { "SCHED_FLAG_RECLAIM", 0x02 },         { "SCHED_FLAG_DL_OVERRUN", 0x04 },
-  { "SCHED_FLAG_KEEP_POLICY", 0x08 },    { "SCHED_FLAG_KEEP_PARAMS", 0x10 },     { "SCHED_FLAG_UTIL_CLAMP_MIN", 0x20 },
+  { "SCHED_FLAG_RESET_ON_FORK", 0x01 },  { "SCHED_FLAG_RECLAIM", 0x02 },     { "SCHED_FLAG_DL_OVERRUN", 0x04 },
+  { "SCHED_FLAG_KEEP_POLICY", 0x08 },    { "SCHED_FLAG_KEEP_PARAMS", 0x10 }, { "SCHED_FLAG_UTIL_CLAMP_MIN", 0x20 },
   { "SCHED_FLAG_UTIL_CLAMP_MAX", 0x40 },
 };
 
@@ -279,16 +261,16 @@ apply_scheduler (const oci_scheduler *s, ocirun_error_t *err)
   memset (&attr, 0, sizeof (attr));
   attr.size = sizeof (attr);
   if (!LOOKUP (sched_policies, s->policy, &v))
-    return plain_error (err, EINVAL, "scheduler: unknown policy `%s`", s->policy ? s->policy : "(null)");
-  attr.sched_policy = (uint32_t) v;
+    return ocirun_make_error (err, -EINVAL, "scheduler: unknown policy `%s`", s->policy ? s->policy : "(null)");
+  attr.sched_policy = (uint32_t)v;
   for (i = 0; i < s->flags_len; i++)
     {
       if (!LOOKUP (sched_flags, s->flags[i], &v))
-        return plain_error (err, EINVAL, "scheduler: unknown flag `%s`", s->flags[i]);
+        return ocirun_make_error (err, -EINVAL, "scheduler: unknown flag `%s`", s->flags[i]);
       attr.sched_flags |= v;
     }
   attr.sched_nice = s->nice;
-  attr.sched_priority = (uint32_t) s->priority;
+  attr.sched_priority = (uint32_t)s->priority;
   attr.sched_runtime = s->runtime;
   attr.sched_deadline = s->deadline;
   attr.sched_period = s->period;
@@ -314,17 +296,22 @@ apply_io_priority (const oci_io_priority *io, ocirun_error_t *err)
   if (io == NULL)
     return 0;
   if (!LOOKUP (ioprio_classes, io->class, &cls))
-    return plain_error (err, EINVAL, "ioPriority: unknown class `%s`", io->class ? io->class : "(null)");
+    return ocirun_make_error (err, -EINVAL, "ioPriority: unknown class `%s`", io->class ? io->class : "(null)");
   if (io->priority < 0 || io->priority > 7)
-    return plain_error (err, EINVAL, "ioPriority: priority %d out of range 0-7", io->priority);
-  if (syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (int) (cls << IOPRIO_CLASS_SHIFT) | io->priority) < 0)
+    return ocirun_make_error (err, -EINVAL, "ioPriority: priority %d out of range 0-7", io->priority);
+  if (syscall (SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (int)(cls << IOPRIO_CLASS_SHIFT) | io->priority) < 0)
     return ocirun_make_error (err, errno, "ioPriority: ioprio_set `%s` %d", io->class, io->priority);
   return 0;
 }
 
 static const struct name_value mpol_modes[] = {
-  { "MPOL_DEFAULT", 0 },        { "MPOL_PREFERRED", 1 },           { "MPOL_BIND", 2 }, { "MPOL_INTERLEAVE", 3 },
-  { "MPOL_LOCAL", 4 },          { "MPOL_PREFERRED_MANY", 5 },      { "MPOL_WEIGHTED_INTERLEAVE", 6 },
+  { "MPOL_DEFAULT", 0 },
+  { "MPOL_PREFERRED", 1 },
+  { "MPOL_BIND", 2 },
+  { "MPOL_INTERLEAVE", 3 },
+  { "MPOL_LOCAL", 4 },
+  { "MPOL_PREFERRED_MANY", 5 },
+  { "MPOL_WEIGHTED_INTERLEAVE", 6 },
 };
 
 static const struct name_value mpol_flags[] = {
@@ -347,11 +334,11 @@ apply_memory_policy (const oci_memory_policy *mp, ocirun_error_t *err)
   if (mp == NULL)
     return 0;
   if (!LOOKUP (mpol_modes, mp->mode, &mode))
-    return plain_error (err, EINVAL, "memoryPolicy: unknown mode `%s`", mp->mode ? mp->mode : "(null)");
+    return ocirun_make_error (err, -EINVAL, "memoryPolicy: unknown mode `%s`", mp->mode ? mp->mode : "(null)");
   for (i = 0; i < mp->flags_len; i++)
     {
       if (!LOOKUP (mpol_flags, mp->flags[i], &v))
-        return plain_error (err, EINVAL, "memoryPolicy: unknown flag `%s`", mp->flags[i]);
+        return ocirun_make_error (err, -EINVAL, "memoryPolicy: unknown flag `%s`", mp->flags[i]);
       mode |= v;
     }
   if (has_nodes)
@@ -361,8 +348,7 @@ apply_memory_policy (const oci_memory_policy *mp, ocirun_error_t *err)
         return ocirun_error_prefix (err, "memoryPolicy");
     }
   /* maxnode counts one more than the bits passed (the kernel drops one). */
-  if (syscall (SYS_set_mempolicy, (int) mode, has_nodes ? nodes : NULL, has_nodes ? MPOL_MAX_NODES + 1UL : 0UL)
-      < 0)
+  if (syscall (SYS_set_mempolicy, (int)mode, has_nodes ? nodes : NULL, has_nodes ? MPOL_MAX_NODES + 1UL : 0UL) < 0)
     return ocirun_make_error (err, errno, "memoryPolicy: set_mempolicy `%s` nodes `%s`", mp->mode,
                               mp->nodes ? mp->nodes : "");
   return 0;
@@ -447,7 +433,7 @@ fix_stdio_ownership (uid_t uid, ocirun_error_t *err)
       if (st.st_uid == uid || (have_null && S_ISCHR (st.st_mode) && st.st_rdev == null_st.st_rdev))
         continue;
       if (fchown (fd, uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
-        return ocirun_make_error (err, errno, "fchown fd %d to %u", fd, (unsigned) uid);
+        return ocirun_make_error (err, errno, "fchown fd %d to %u", fd, (unsigned)uid);
     }
   return 0;
 }
@@ -556,7 +542,7 @@ find_executable (const char *name, char **env, char **out, ocirun_error_t *err)
       size_t n = strcspn (path, ":");
       cleanup_free char *candidate = NULL;
 
-      xasprintf (&candidate, "%.*s/%s", (int) (n ? n : 1), n ? path : ".", name);
+      xasprintf (&candidate, "%.*s/%s", (int)(n ? n : 1), n ? path : ".", name);
       if (stat (candidate, &st) == 0 && !S_ISDIR (st.st_mode) && (st.st_mode & 0111))
         {
           *out = steal_pointer (&candidate);
@@ -566,7 +552,7 @@ find_executable (const char *name, char **env, char **out, ocirun_error_t *err)
         break;
       path += n + 1;
     }
-  return plain_error (err, ENOENT, "exec: \"%s\": executable file not found in $PATH", name);
+  return ocirun_make_error (err, -ENOENT, "exec: \"%s\": executable file not found in $PATH", name);
 }
 
 /* process.env, plus HOME when it has none. */
@@ -618,8 +604,8 @@ do_chdir (const char *cwd, ocirun_error_t *err)
 }
 
 int
-ocirun_process_exec (const oci_config *config, const oci_process *process, bool init,
-                     struct ocirun_exec_hooks *hooks, ocirun_error_t *err)
+ocirun_process_exec (const oci_config *config, const oci_process *process, bool init, struct ocirun_exec_hooks *hooks,
+                     ocirun_error_t *err)
 {
   const oci_linux *linux_ = config ? config->linux : NULL;
   const oci_seccomp *seccomp = linux_ ? linux_->seccomp : NULL;
@@ -627,15 +613,18 @@ ocirun_process_exec (const oci_config *config, const oci_process *process, bool 
   const oci_user *user;
   cleanup_strv char **envp = NULL;
   cleanup_free char *exe = NULL;
-  bool nnp, cwd_done = false;
+  bool nnp, early_seccomp, cwd_done = false;
   int ret;
 
   if (process == NULL)
-    return plain_error (err, EINVAL, "no process in the config");
+    return ocirun_make_error (err, -EINVAL, "no process in the config");
   if (process->args == NULL || process->args_len == 0 || process->args[0] == NULL || process->args[0][0] == '\0')
-    return plain_error (err, EINVAL, "process.args must not be empty");
+    return ocirun_make_error (err, -EINVAL, "process.args must not be empty");
   user = process->user ? process->user : &root_user;
   nnp = process->has_no_new_privileges && process->no_new_privileges;
+  /* The notify listener goes to the runtime, which is only there until
+   * wait_start: a filter with a listener loads before it even with NNP. */
+  early_seccomp = seccomp && (!nnp || (init && ocirun_seccomp_uses_notify (seccomp)));
 
   /* 1. attributes that still need the runtime's privileges */
   ret = apply_rlimits (process, err);
@@ -666,19 +655,19 @@ ocirun_process_exec (const oci_config *config, const oci_process *process, bool 
 
   /* 4. Without no_new_privs loading a filter needs CAP_SYS_ADMIN, which is
    * about to go. */
-  if (seccomp && !nnp)
+  if (early_seccomp)
     {
       ret = load_seccomp (seccomp, hooks, err);
       if (ret < 0)
         return ret;
     }
 
-  /* 5. The init creates a missing cwd, as root (runc does it with the
-   * rootfs); both try chdir as root first, as the new user may not be
-   * allowed to reach it yet (root-squashed network filesystems work the
-   * other way round: retried after the switch). */
+  /* 5. user, capabilities, cwd. The init creates a missing cwd as root
+   * (runc does it while preparing the rootfs). chdir is tried as root first
+   * and, only if that fails, again as the new user, who may be the only one
+   * let in (root-squashed network filesystems). */
   if (process->cwd == NULL || process->cwd[0] != '/')
-    return plain_error (err, EINVAL, "process.cwd `%s` must be an absolute path",
+    return ocirun_make_error (err, -EINVAL, "process.cwd `%s` must be an absolute path",
                               process->cwd ? process->cwd : "");
   if (init)
     {
@@ -714,7 +703,7 @@ ocirun_process_exec (const oci_config *config, const oci_process *process, bool 
   ret = ocirun_caps_apply (process->capabilities, err);
   if (ret < 0)
     return ret;
-  umask (user->has_umask ? (mode_t) user->umask : 0022);
+  umask (user->has_umask ? (mode_t)user->umask : 0022);
 
   /* 6. A missing binary must fail `create`, not `start`. */
   ret = find_executable (process->args[0], envp, &exe, err);
@@ -741,7 +730,7 @@ ocirun_process_exec (const oci_config *config, const oci_process *process, bool 
   ret = apply_cpu_affinity (process->exec_cpu_affinity ? process->exec_cpu_affinity->initial : NULL, err);
   if (ret < 0)
     return ret;
-  if (seccomp && nnp)
+  if (seccomp && !early_seccomp)
     {
       /* As late as possible: every syscall after this point must pass the
        * filter. */

@@ -1,30 +1,13 @@
 #include "config.h"
-#include "seccomp.h"
+#include "seccomp-filter.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <seccomp.h>
 #include <string.h>
 
 #define SECCOMP_MAX_ARGS 6
-
-/* Config mistakes: EINVAL for the caller, but the message needs no strerror. */
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = errno_;
-  return -errno_;
-}
 
 static void
 seccomp_release_p (scmp_filter_ctx *ctx)
@@ -43,7 +26,7 @@ parse_action (const char *name, bool has_errno, uint32_t errno_ret, uint32_t *ou
   uint32_t ret = has_errno ? errno_ret : EPERM;
 
   if (name == NULL)
-    return plain_error (err, EINVAL, "missing action");
+    return ocirun_make_error (err, -EINVAL, "missing action");
   if (strcmp (name, "SCMP_ACT_KILL") == 0)
     *out = SCMP_ACT_KILL;
   else if (strcmp (name, "SCMP_ACT_KILL_PROCESS") == 0)
@@ -63,10 +46,10 @@ parse_action (const char *name, bool has_errno, uint32_t errno_ret, uint32_t *ou
   else if (strcmp (name, "SCMP_ACT_NOTIFY") == 0)
     *out = SCMP_ACT_NOTIFY;
   else
-    return plain_error (err, EINVAL, "unknown action `%s`", name);
+    return ocirun_make_error (err, -EINVAL, "unknown action `%s`", name);
   /* The action value keeps only 16 bits of data. */
   if (has_errno && errno_ret > 0xffff)
-    return plain_error (err, EINVAL, "errnoRet %u out of range for `%s`", errno_ret, name);
+    return ocirun_make_error (err, -EINVAL, "errnoRet %u out of range for `%s`", errno_ret, name);
   return 0;
 }
 
@@ -78,8 +61,12 @@ parse_op (const char *name, enum scmp_compare *out, ocirun_error_t *err)
     const char *name;
     enum scmp_compare op;
   } ops[] = {
-    { "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT }, { "SCMP_CMP_LE", SCMP_CMP_LE },
-    { "SCMP_CMP_EQ", SCMP_CMP_EQ }, { "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
+    { "SCMP_CMP_NE", SCMP_CMP_NE },
+    { "SCMP_CMP_LT", SCMP_CMP_LT },
+    { "SCMP_CMP_LE", SCMP_CMP_LE },
+    { "SCMP_CMP_EQ", SCMP_CMP_EQ },
+    { "SCMP_CMP_GE", SCMP_CMP_GE },
+    { "SCMP_CMP_GT", SCMP_CMP_GT },
     { "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
   };
   size_t i;
@@ -90,7 +77,7 @@ parse_op (const char *name, enum scmp_compare *out, ocirun_error_t *err)
         *out = ops[i].op;
         return 0;
       }
-  return plain_error (err, EINVAL, "unknown operator `%s`", name ? name : "(null)");
+  return ocirun_make_error (err, -EINVAL, "unknown operator `%s`", name ? name : "(null)");
 }
 
 /* "SCMP_ARCH_X86_64" -> libseccomp's "x86_64". */
@@ -103,7 +90,7 @@ parse_arch (const char *name, uint32_t *out, ocirun_error_t *err)
   if (name == NULL || strncmp (name, "SCMP_ARCH_", 10) != 0 || strlen (name + 10) >= sizeof (buf))
     goto unknown;
   for (i = 0; name[10 + i]; i++)
-    buf[i] = (char) tolower ((unsigned char) name[10 + i]);
+    buf[i] = (char)tolower ((unsigned char)name[10 + i]);
   buf[i] = '\0';
   *out = seccomp_arch_resolve_name (buf);
   if (*out == 0)
@@ -111,7 +98,7 @@ parse_arch (const char *name, uint32_t *out, ocirun_error_t *err)
   return 0;
 
 unknown:
-  return plain_error (err, EINVAL, "unknown architecture `%s`", name ? name : "(null)");
+  return ocirun_make_error (err, -EINVAL, "unknown architecture `%s`", name ? name : "(null)");
 }
 
 static int
@@ -131,10 +118,10 @@ set_flag (scmp_filter_ctx ctx, const char *name, ocirun_error_t *err)
     attr = SCMP_FLTATR_CTL_WAITKILL;
 #else
   else if (strcmp (name, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") == 0)
-    return plain_error (err, EOPNOTSUPP, "flag `%s` needs libseccomp >= 2.6", name);
+    return ocirun_make_error (err, -EOPNOTSUPP, "flag `%s` needs libseccomp >= 2.6", name);
 #endif
   else
-    return plain_error (err, EINVAL, "unknown flag `%s`", name);
+    return ocirun_make_error (err, -EINVAL, "unknown flag `%s`", name);
 
   ret = seccomp_attr_set (ctx, attr, 1);
   if (ret < 0)
@@ -176,14 +163,14 @@ add_syscall_rules (scmp_filter_ctx ctx, const oci_syscall *sc, uint32_t default_
     return 0;
 
   if (sc->args_len > SECCOMP_MAX_ARGS)
-    return plain_error (err, EINVAL, "too many args (%zu)", sc->args_len);
+    return ocirun_make_error (err, -EINVAL, "too many args (%zu)", sc->args_len);
   for (i = 0; i < sc->args_len; i++)
     {
       const oci_syscall_arg *a = sc->args[i];
       enum scmp_compare op = SCMP_CMP_EQ;
 
       if (a->index >= SECCOMP_MAX_ARGS)
-        return plain_error (err, EINVAL, "arg index %u out of range", a->index);
+        return ocirun_make_error (err, -EINVAL, "arg index %u out of range", a->index);
       ret = parse_op (a->op, &op, err);
       if (ret < 0)
         return ret;
@@ -199,7 +186,7 @@ add_syscall_rules (scmp_filter_ctx ctx, const oci_syscall *sc, uint32_t default_
     for (j = 0; j < sc->names_len; j++)
       if (strcmp (sc->names[j], "write") == 0)
         /* The runtime itself still writes after loading the filter. */
-        return plain_error (err, EINVAL, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        return ocirun_make_error (err, -EINVAL, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
 
   for (j = 0; j < sc->names_len && sc->names[j]; j++)
     {
@@ -211,7 +198,7 @@ add_syscall_rules (scmp_filter_ctx ctx, const oci_syscall *sc, uint32_t default_
       if (sc->args_len == 0)
         ret = seccomp_rule_add_array (ctx, action, nr, 0, NULL);
       else if (!split)
-        ret = seccomp_rule_add_array (ctx, action, nr, (unsigned) sc->args_len, conds);
+        ret = seccomp_rule_add_array (ctx, action, nr, (unsigned)sc->args_len, conds);
       else
         {
           /* Several conditions on one argument cannot be ANDed by
@@ -241,11 +228,11 @@ seccomp_load_inner (const oci_seccomp *seccomp, int *listener_fd, ocirun_error_t
   if (ret < 0)
     return ocirun_error_prefix (err, "defaultAction");
   if (default_action == SCMP_ACT_NOTIFY)
-    return plain_error (err, EINVAL, "SCMP_ACT_NOTIFY cannot be used as the default action");
+    return ocirun_make_error (err, -EINVAL, "SCMP_ACT_NOTIFY cannot be used as the default action");
 
   ctx = seccomp_init (default_action);
   if (ctx == NULL)
-    return plain_error (err, EINVAL, "seccomp_init");
+    return ocirun_make_error (err, -EINVAL, "seccomp_init");
 
   /* libseccomp sets no_new_privs on load by default; whether the process
    * gets it is process.noNewPrivileges' decision alone. */

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/statfs.h>
 
@@ -30,23 +29,6 @@ open_proc_self (const char *name, int flags, ocirun_error_t *err)
   if (sfs.f_type != PROC_SUPER_MAGIC)
     return ocirun_make_error (err, EPERM, "`%s` is not on procfs", path);
   return steal_fd (&fd);
-}
-
-/* An errno for the caller to act on, without strerror in the message: the
- * text already says what is wrong. */
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = errno_;
-  return -errno_;
 }
 
 static bool
@@ -107,7 +89,7 @@ write_attr (const char *name, const char *fallback, const char *value, ocirun_er
   n = TEMP_FAILURE_RETRY_INT (write (fd, value, len));
   if (n < 0)
     return ocirun_make_error (err, errno, "write `%s` to /proc/self/%s", value, name);
-  if ((size_t) n != len)
+  if ((size_t)n != len)
     return ocirun_make_error (err, EIO, "short write to /proc/self/%s", name);
   return 0;
 }
@@ -121,8 +103,8 @@ ocirun_apparmor_exec_profile (const char *profile, ocirun_error_t *err)
   if (profile == NULL || profile[0] == '\0')
     return 0;
   if (!ocirun_apparmor_enabled ())
-    return plain_error (err, EOPNOTSUPP, "apparmor profile `%s` requested but AppArmor is not enabled on this host",
-                        profile);
+    return ocirun_make_error (err, -EOPNOTSUPP,
+                              "apparmor profile `%s` requested but AppArmor is not enabled on this host", profile);
   xasprintf (&cmd, "exec %s", profile);
   ret = write_attr ("attr/apparmor/exec", "attr/exec", cmd, err);
   if (ret < 0)
@@ -138,7 +120,8 @@ ocirun_selinux_exec_label (const char *label, ocirun_error_t *err)
   if (label == NULL || label[0] == '\0')
     return 0;
   if (!ocirun_selinux_enabled ())
-    return plain_error (err, EOPNOTSUPP, "selinux label `%s` requested but SELinux is not enabled on this host", label);
+    return ocirun_make_error (err, -EOPNOTSUPP, "selinux label `%s` requested but SELinux is not enabled on this host",
+                              label);
   ret = write_attr ("attr/exec", NULL, label, err);
   if (ret < 0)
     return ocirun_error_prefix (err, "set selinux exec label `%s`", label);

@@ -103,6 +103,9 @@ int ocirun_run_hooks (oci_hook **hooks, size_t n, const char *phase, const char 
 /* Opens a new pty pair; *master and *slave are CLOEXEC fds; *slave_path is the
  * slave's /dev/pts path. Sets the window size when size is non-NULL. */
 int ocirun_pty_open (const oci_box *size, int *master, int *slave, char **slave_path, ocirun_error_t *err);
+/* For a pty master opened from a devpts instance (the container's own
+ * /dev/pts/ptmx): unlocks it, opens the slave through it, sets the size. */
+int ocirun_pty_from_master (int master, const oci_box *size, int *slave, ocirun_error_t *err);
 /* Sends fd over the unix socket at socket_path with SCM_RIGHTS (what
  * --console-socket expects). */
 int ocirun_send_console (const char *socket_path, int master, ocirun_error_t *err);

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,7 +29,7 @@ parse_number (const char *s, long *out)
   char *end = NULL;
   long v;
 
-  if (*s == '\0' || !isdigit ((unsigned char) *s))
+  if (*s == '\0' || !isdigit ((unsigned char)*s))
     return -1;
   errno = 0;
   v = strtol (s, &end, 10);
@@ -53,7 +52,7 @@ parse_rt (const char *name, int *signo)
       if (name[5] == '\0')
         v = base;
       else if (name[5] == '+' && parse_number (name + 6, &n) == 0)
-        v = base + (n > SIGRTMAX ? SIGRTMAX : (int) n);
+        v = base + (n > SIGRTMAX ? SIGRTMAX : (int)n);
       else
         return -1;
     }
@@ -63,7 +62,7 @@ parse_rt (const char *name, int *signo)
       if (name[5] == '\0')
         v = base;
       else if (name[5] == '-' && parse_number (name + 6, &n) == 0)
-        v = base - (n > SIGRTMAX ? SIGRTMAX : (int) n);
+        v = base - (n > SIGRTMAX ? SIGRTMAX : (int)n);
       else
         return -1;
     }
@@ -75,19 +74,6 @@ parse_rt (const char *name, int *signo)
   return 0;
 }
 
-static int __attribute__ ((format (printf, 2, 3)))
-bad_signal (ocirun_error_t *err, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = EINVAL;
-  return -EINVAL;
-}
-
 int
 ocirun_parse_signal (const char *s, int *signo, ocirun_error_t *err)
 {
@@ -95,14 +81,14 @@ ocirun_parse_signal (const char *s, int *signo, ocirun_error_t *err)
   long n;
 
   if (s == NULL || *s == '\0')
-    return bad_signal (err, "empty signal");
+    return ocirun_make_error (err, -EINVAL, "empty signal");
 
   if (parse_number (s, &n) == 0)
     {
       /* 0 is valid for kill(2): it only checks that the process exists. */
       if (n < 0 || n > SIGRTMAX)
-        return bad_signal (err, "invalid signal number `%s`", s);
-      *signo = (int) n;
+        return ocirun_make_error (err, -EINVAL, "invalid signal number `%s`", s);
+      *signo = (int)n;
       return 0;
     }
 
@@ -128,5 +114,5 @@ ocirun_parse_signal (const char *s, int *signo, ocirun_error_t *err)
   if (parse_rt (name, signo) == 0)
     return 0;
 
-  return bad_signal (err, "unknown signal `%s`", s);
+  return ocirun_make_error (err, -EINVAL, "unknown signal `%s`", s);
 }

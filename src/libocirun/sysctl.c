@@ -4,29 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/statfs.h>
 
 #ifndef PROC_SUPER_MAGIC
 #define PROC_SUPER_MAGIC 0x9fa0
 #endif
-
-/* Config mistakes: EINVAL for the caller, but the message needs no strerror. */
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static int
-plain_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  ocirun_make_errorv (err, 0, fmt, ap);
-  va_end (ap);
-  if (err && *err)
-    (*err)->status = errno_;
-  return -errno_;
-}
 
 /* "net.ipv4.ip_forward" -> "net/ipv4/ip_forward" (a '/' in the key stays,
  * as with runc: it is how an interface name with a dot is written). Every
@@ -45,7 +28,7 @@ sysctl_path (const char *key, char **out, ocirun_error_t *err)
     {
       size_t n = strcspn (comp, "/");
       if (n == 0 || (n == 1 && comp[0] == '.') || (n == 2 && comp[0] == '.' && comp[1] == '.'))
-        return plain_error (err, EINVAL, "invalid sysctl key `%s`", key);
+        return ocirun_make_error (err, -EINVAL, "invalid sysctl key `%s`", key);
       if (comp[n] == '\0')
         break;
       comp += n + 1;
@@ -84,8 +67,7 @@ ocirun_set_hostname_sysctl (const oci_config *config, ocirun_error_t *err)
   size_t i;
   int ret;
 
-  if (config->hostname && config->hostname[0]
-      && sethostname (config->hostname, strlen (config->hostname)) < 0)
+  if (config->hostname && config->hostname[0] && sethostname (config->hostname, strlen (config->hostname)) < 0)
     return ocirun_make_error (err, errno, "sethostname `%s`", config->hostname);
   if (config->domainname && config->domainname[0]
       && setdomainname (config->domainname, strlen (config->domainname)) < 0)

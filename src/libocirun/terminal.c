@@ -438,3 +438,30 @@ out:
   fcntl (master, F_SETFL, master_flags);
   return ret;
 }
+
+int
+ocirun_pty_from_master (int master, const oci_box *size, int *slave, ocirun_error_t *err)
+{
+  int unlock = 0;
+  int fd;
+
+  if (ioctl (master, TIOCSPTLCK, &unlock) < 0)
+    return ocirun_make_error (err, errno, "unlock pty");
+  /* TIOCGPTPEER opens the slave through the master, without looking up a
+   * /dev/pts path (which a container could swap for something else). */
+  fd = ioctl (master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return ocirun_make_error (err, errno, "open pty slave");
+  if (size && (size->width || size->height))
+    {
+      struct winsize ws = { .ws_row = size->height, .ws_col = size->width };
+      if (ioctl (fd, TIOCSWINSZ, &ws) < 0)
+        {
+          int e = errno;
+          close (fd);
+          return ocirun_make_error (err, e, "set console size");
+        }
+    }
+  *slave = fd;
+  return 0;
+}

@@ -313,3 +313,75 @@ def test_json_log_last_line_is_the_error(ocirun, bundle, cid, tmp_path):
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["level"] == "error" and "/nonexistent" in last["msg"] and last["time"]
     assert_nothing_left(ocirun, cid)
+
+
+def test_terminal_with_console_socket(ocirun, bundle, cid, tmp_path):
+    """process.terminal + --console-socket: the master arrives over the
+    socket, the slave is the container's own /dev/pts/0 and /dev/console."""
+    import socket
+    import threading
+
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    got = {}
+
+    def serve():
+        conn, _ = srv.accept()
+        _m, fds, _f, _a = socket.recv_fds(conn, 4096, 1)
+        got["master"] = fds[0]
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    bundle.process["terminal"] = True
+    bundle.process["consoleSize"] = {"height": 30, "width": 100}
+    bundle.sh("tty; stty size; grep -c ' /dev/console ' /proc/self/mountinfo").write()
+    ocirun("create", "--bundle", bundle.path, "--console-socket", sock_path, cid)
+    t.join(timeout=10)
+    srv.close()
+    ocirun("start", cid)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(got["master"], 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(got["master"])
+    assert out.decode().split() == ["/dev/pts/0", "30", "100", "1"]
+    assert wait_for(lambda: ocirun.state(cid)["status"] == "stopped")
+    ocirun("delete", cid)
+
+
+def test_terminal_foreground_run(ocirun, bundle, cid):
+    import pty
+
+    bundle.process["terminal"] = True
+    bundle.sh("tty; exit 6").write()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ocirun.binary, [ocirun.binary, "--root", ocirun.root, "run", "--bundle", str(bundle.path), cid])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 6
+    assert b"/dev/pts/0" in out
+
+
+def test_terminal_needs_console_socket_when_detached(ocirun, bundle, cid):
+    bundle.process["terminal"] = True
+    bundle.set_args("true").write()
+    r = ocirun("create", "--bundle", bundle.path, cid, check=False)
+    assert r.rc == 1 and "console-socket" in r.err
+    assert_nothing_left(ocirun, cid)

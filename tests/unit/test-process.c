@@ -5,7 +5,9 @@
  * the process was left in. Needs root. */
 #include "config.h"
 #include "caps.h"
-#include "seccomp.h"
+#include "seccomp-filter.h"
+
+#include <seccomp.h>
 #include "setup.h"
 #include "unit.h"
 #include "util.h"
@@ -55,8 +57,7 @@ parse_config (const char *process_extra, const char *linux_extra)
   return c;
 }
 
-static void
-out (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+static void out (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 static void
 out (const char *fmt, ...)
 {
@@ -103,9 +104,9 @@ run_child (const char *process_extra, const char *linux_extra, child_fn fn, void
         continue;
       if (n <= 0)
         break;
-      buf = xrealloc (buf, len + (size_t) n + 1);
-      memcpy (buf + len, chunk, (size_t) n);
-      len += (size_t) n;
+      buf = xrealloc (buf, len + (size_t)n + 1);
+      memcpy (buf + len, chunk, (size_t)n);
+      len += (size_t)n;
       buf[len] = '\0';
     }
   close (fds[0]);
@@ -178,6 +179,20 @@ child_caps (oci_config *c, void *arg)
 }
 
 static void
+child_caps_lost (oci_config *c, void *arg)
+{
+  cap_t caps = cap_get_proc ();
+  cap_value_t v = CAP_SYS_RESOURCE;
+
+  cap_set_flag (caps, CAP_EFFECTIVE, 1, &v, CAP_CLEAR);
+  cap_set_flag (caps, CAP_PERMITTED, 1, &v, CAP_CLEAR);
+  if (cap_set_proc (caps) < 0)
+    out ("cap_set_proc failed\n");
+  cap_free (caps);
+  child_error (c, arg);
+}
+
+static void
 test_caps (void)
 {
   const char *caps = "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\",\"CAP_KILL\"],\"effective\":[\"CAP_CHOWN\"],"
@@ -192,6 +207,7 @@ test_caps (void)
   cleanup_free char *unknown = NULL;
   cleanup_free char *lower = NULL;
   cleanup_free char *ambient_only = NULL;
+  cleanup_free char *lost = NULL;
 
   CHECK_STREQ (as_root, expected);
 
@@ -209,6 +225,12 @@ test_caps (void)
   CHECK_STREQ (unknown, "set capabilities: unknown capability `CAP_FOO` (22)");
   lower = run_child ("\"capabilities\":{\"effective\":[\"cap_chown\"]}", NULL, child_error, NULL);
   CHECK_STREQ (lower, "set capabilities: unknown capability `cap_chown` (22)");
+
+  /* A capability the runtime does not have itself is named. */
+  lost = run_child ("\"capabilities\":{\"bounding\":[\"CAP_SYS_RESOURCE\"],\"permitted\":[\"CAP_SYS_RESOURCE\"]}", NULL,
+                    child_caps_lost, NULL);
+  CHECK_STREQ (lost, "set capabilities: `CAP_SYS_RESOURCE` is not in the runtime's own permitted set: Operation not "
+                     "permitted (1)");
 
   /* runc's default spec lists ambient caps that are not inheritable: the
    * kernel refuses them and runc goes on without. */
@@ -236,7 +258,7 @@ child_user (oci_config *c, void *arg)
   for (i = 0; i < n; i++)
     out ("%s%u", i ? "," : "", groups[i]);
   mask = umask (0);
-  out (" umask=%03o\n", (unsigned) mask);
+  out (" umask=%03o\n", (unsigned)mask);
 }
 
 static void
@@ -260,8 +282,8 @@ child_rlimits (oci_config *c, void *arg)
     return;
   getrlimit (RLIMIT_NOFILE, &nofile);
   getrlimit (RLIMIT_CORE, &core);
-  out ("nofile=%llu/%llu core=%llu/%llu\n", (unsigned long long) nofile.rlim_cur,
-       (unsigned long long) nofile.rlim_max, (unsigned long long) core.rlim_cur, (unsigned long long) core.rlim_max);
+  out ("nofile=%llu/%llu core=%llu/%llu\n", (unsigned long long)nofile.rlim_cur, (unsigned long long)nofile.rlim_max,
+       (unsigned long long)core.rlim_cur, (unsigned long long)core.rlim_max);
 }
 
 /* Without CAP_SYS_RESOURCE (dropped here so the case does not depend on
@@ -295,10 +317,10 @@ test_rlimits (void)
   cleanup_free char *ok = run_child ("\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":100,\"hard\":200},"
                                      "{\"type\":\"RLIMIT_CORE\",\"soft\":0,\"hard\":0}]",
                                      NULL, child_rlimits, NULL);
-  cleanup_free char *raise = run_child ("\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":1}]", NULL,
-                                        child_rlimit_raise, NULL);
-  cleanup_free char *bad = run_child ("\"rlimits\":[{\"type\":\"RLIMIT_FOO\",\"soft\":1,\"hard\":1}]", NULL,
-                                      child_error, NULL);
+  cleanup_free char *raise
+      = run_child ("\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":1}]", NULL, child_rlimit_raise, NULL);
+  cleanup_free char *bad
+      = run_child ("\"rlimits\":[{\"type\":\"RLIMIT_FOO\",\"soft\":1,\"hard\":1}]", NULL, child_error, NULL);
 
   CHECK_STREQ (ok, "nofile=100/200 core=0/0\n");
   CHECK_STREQ (raise, "setrlimit `RLIMIT_NOFILE`: Operation not permitted (1)");
@@ -402,27 +424,30 @@ test_seccomp (void)
   /* Filter loaded early (no NNP): it must not set no_new_privs itself.
    * getpriority has two conditions on arg 0: separate rules, so both
    * values are refused; dup3's MASKED_EQ matches only the flag bit. */
-  const char *sc = "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
-                   "\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],\"syscalls\":["
-                   "{\"names\":[\"mkdir\",\"mkdirat\",\"ocirun_not_a_syscall\"],\"action\":\"SCMP_ACT_ERRNO\","
-                   "\"errnoRet\":38},"
-                   "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
-                   "{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},{\"index\":0,\"value\":2,\"op\":\"SCMP_CMP_EQ\"}]},"
-                   "{\"names\":[\"dup3\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":95,\"args\":["
-                   "{\"index\":2,\"value\":1073741824,\"valueTwo\":1073741824,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
-                   "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
+  const char *sc
+      = "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\","
+        "\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\","
+        "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\"],\"syscalls\":["
+        "{\"names\":[\"mkdir\",\"mkdirat\",\"ocirun_not_a_syscall\"],\"action\":\"SCMP_ACT_ERRNO\","
+        "\"errnoRet\":38},"
+        "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
+        "{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},{\"index\":0,\"value\":2,\"op\":\"SCMP_CMP_EQ\"}]},"
+        "{\"names\":[\"dup3\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":95,\"args\":["
+        "{\"index\":2,\"value\":1073741824,\"valueTwo\":1073741824,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
+        "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
   cleanup_free char *got = run_child (NULL, sc, child_seccomp, NULL);
-  cleanup_free char *bad_action = run_child (
-      NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_X\"}]}",
-      child_error, NULL);
+  cleanup_free char *bad_action = run_child (NULL,
+                                             "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{"
+                                             "\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_X\"}]}",
+                                             child_error, NULL);
   cleanup_free char *bad_default
       = run_child (NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}", child_error, NULL);
-  cleanup_free char *bad_arch = run_child (
-      NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}", child_error,
-      NULL);
-  cleanup_free char *bad_flag = run_child (
-      NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_FOO\"]}", child_error,
-      NULL);
+  cleanup_free char *bad_arch
+      = run_child (NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}",
+                   child_error, NULL);
+  cleanup_free char *bad_flag
+      = run_child (NULL, "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_FOO\"]}",
+                   child_error, NULL);
 
   CHECK_STREQ (got, "NoNewPrivs:\t0\nSeccomp:\t2\nmkdir=-1/38 pgrp=-1/1 user=-1/1 process=1 dup3=-1/95\n");
   CHECK_STREQ (bad_action, "seccomp: unknown action `SCMP_ACT_X` (22)");
@@ -434,7 +459,7 @@ test_seccomp (void)
 static int
 keep_listener (void *data, int fd, ocirun_error_t *err)
 {
-  *(int *) data = fd;
+  *(int *)data = fd;
   return 0;
 }
 
@@ -479,16 +504,16 @@ child_notify (oci_config *c, void *arg)
 static void
 test_notify (void)
 {
-  cleanup_free char *got = run_child (
-      NULL,
-      "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/ocirun-test.sock\","
-      "\"syscalls\":[{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-      child_notify, NULL);
-  cleanup_free char *write_notify = run_child (
-      NULL,
-      "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/x\","
-      "\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-      child_error, NULL);
+  cleanup_free char *got
+      = run_child (NULL,
+                   "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/ocirun-test.sock\","
+                   "\"syscalls\":[{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+                   child_notify, NULL);
+  cleanup_free char *write_notify
+      = run_child (NULL,
+                   "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/x\","
+                   "\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+                   child_error, NULL);
 
   CHECK_STREQ (got, "listener=cloexec syscall=getppid child=0\n");
   CHECK_STREQ (write_notify, "seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall (22)");
@@ -562,11 +587,9 @@ static void
 test_exec_errors (void)
 {
   cleanup_free char *not_found = run_child (NULL, NULL, child_error, NULL);
-  cleanup_free char *no_path
-      = run_child ("\"env\":[\"FOO=1\"],\"args\":[\"busybox\"]", NULL, child_error, NULL);
+  cleanup_free char *no_path = run_child ("\"env\":[\"FOO=1\"],\"args\":[\"busybox\"]", NULL, child_error, NULL);
   cleanup_free char *not_exec = run_child ("\"args\":[\"/etc/passwd\"]", NULL, child_error, NULL);
-  cleanup_free char *missing_cwd
-      = run_child ("\"cwd\":\"/ocirun-test-no-such-dir\"", NULL, child_error, NULL);
+  cleanup_free char *missing_cwd = run_child ("\"cwd\":\"/ocirun-test-no-such-dir\"", NULL, child_error, NULL);
   cleanup_free char *empty_args = run_child ("\"args\":[]", NULL, child_error, NULL);
 
   CHECK_STREQ (not_found, NOT_FOUND " (2)");

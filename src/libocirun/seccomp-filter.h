@@ -1,12 +1,5 @@
 /* linux.seccomp turned into a libseccomp filter and loaded into the calling
  * process. */
-/* -I src/libocirun makes <seccomp.h> resolve to this file in every file of
- * the library that wants libseccomp: pull in the real one. Outside the guard
- * on purpose: when this file was reached as "seccomp.h", #include_next
- * searches the whole path and lands here again; only that second, nested
- * pass (found through -I) can step on to libseccomp's header. */
-#include_next <seccomp.h>
-
 #ifndef OCIRUN_SECCOMP_H
 #define OCIRUN_SECCOMP_H
 
