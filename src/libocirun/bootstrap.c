@@ -359,6 +359,12 @@ init_main (struct child *ch)
     child_fail (ch, &err, 1);
   s->pid = hostpid;
 
+  if (s->cgroupns_pending && unshare (CLONE_NEWCGROUP) < 0)
+    {
+      ocirun_make_error (&err, errno, "unshare the cgroup namespace");
+      child_fail (ch, &err, 1);
+    }
+
   if (c->userns && become_container_root (&err) < 0)
     child_fail (ch, &err, 1);
 
@@ -473,7 +479,7 @@ intermediate_main (struct child *ch)
 
   if (ocirun_ns_join (plan, 0, &err) < 0)
     child_fail (ch, &err, 1);
-  if (plan->new_flags && unshare (plan->new_flags) < 0)
+  if ((plan->new_flags & ~CLONE_NEWCGROUP) && unshare (plan->new_flags & ~CLONE_NEWCGROUP) < 0)
     {
       ocirun_make_error (&err, errno, "unshare namespaces");
       child_fail (ch, &err, 1);
@@ -617,9 +623,15 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return ocirun_make_error (err, errno, "socketpair");
 
-  pid = raw_clone (fast ? plan->new_flags : 0, cgroup_fd);
+  /* A cgroup namespace takes the cgroup the process is in when it is made
+   * as its root: unless clone3 places the child in its cgroup, the init
+   * unshares it only after the parent has moved it there. */
+  pid = raw_clone (fast ? (plan->new_flags & ~(cgroup_fd >= 0 ? 0 : CLONE_NEWCGROUP)) : 0, cgroup_fd);
   if (pid < 0 && cgroup_fd >= 0)
-    pid = raw_clone (fast ? plan->new_flags : 0, -1);
+    {
+      cgroup_fd = -1;
+      pid = raw_clone (fast ? (plan->new_flags & ~CLONE_NEWCGROUP) : 0, -1);
+    }
   else if (pid > 0 && cgroup_fd >= 0)
     in_cgroup = true;
   if (pid < 0)
@@ -632,6 +644,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   if (pid == 0)
     {
       close (sv[0]);
+      s->cgroupns_pending = (plan->new_flags & CLONE_NEWCGROUP) && !(fast && cgroup_fd >= 0);
       if (s->state_dirfd >= 0)
         close (s->state_dirfd);
       ch.sock = sv[1];

@@ -21,6 +21,7 @@ struct ocirun_spawn
   int console_slave_fd;     /* set by the child: its pty slave, or -1 */
   bool want_console;        /* process.terminal: the init opens a pty in the container's devpts */
   int console_master;       /* out: the pty master the init sent back, or -1 */
+  bool cgroupns_pending;    /* child side: unshare CLONE_NEWCGROUP once placed in the cgroup */
   int state_dirfd;          /* the locked state dir: the child closes its copy at once, or the
                                flock would outlive create and block start */
   /* Parent side: the init's host pid once known (for the hooks' state). */

@@ -130,7 +130,14 @@ def _make_rootfs(dest):
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("ocirun-it")
+    # pytest makes its temp dirs 0700: a container root mapped to another
+    # host uid (user namespaces) must still be able to reach the rootfs.
+    base = tmp_path_factory.getbasetemp()
+    for d in (base.parent, base):
+        os.chmod(d, 0o755)
+    w = tmp_path_factory.mktemp("ocirun-it")
+    os.chmod(w, 0o755)
+    return w
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cgroup-internal.h"
+#include "devices-ebpf.h"
 #include "../util.h"
 
 /* linux.resources onto cgroupfs knobs, with runc's conversions and its
@@ -773,13 +774,8 @@ unified (struct ocirun_cgroup *cg, const oci_map_string *m, ocirun_error_t *err)
 
 /* --------------------------------------------------------------- devices */
 
-struct rule
-{
-  bool allow;
-  char type;            /* 'a', 'b', 'c' */
-  int64_t major, minor; /* -1: any */
-  const char *access;
-};
+/* ocirun_device_rule, shared with the v2 eBPF program. */
+#define rule ocirun_device_rule
 
 /* runc appends these to every container's rules; users cannot opt out. */
 static const struct
@@ -839,24 +835,6 @@ collect_rules (const oci_resources *r, bool with_defaults, oci_device *const *ld
   return 0;
 }
 
-/* Whether the rules, applied in order to runc's starting point (nothing
- * allowed), end up allowing every access to every device. */
-static bool
-rules_allow_all (const struct rule *rules, size_t n)
-{
-  bool all = false;
-  for (size_t i = 0; i < n; i++)
-    {
-      bool wildcard = rules[i].type == 'a';
-      bool full = strchr (rules[i].access, 'r') && strchr (rules[i].access, 'w') && strchr (rules[i].access, 'm');
-      if (wildcard && full)
-        all = rules[i].allow;
-      else if (!rules[i].allow)
-        all = false;
-    }
-  return all;
-}
-
 static void
 rule_text (const struct rule *r, char *buf, size_t size)
 {
@@ -887,16 +865,14 @@ devices (struct ocirun_cgroup *cg, const oci_resources *r, bool creating, oci_de
 
   if (is_v2 (cg))
     {
-      if (r == NULL || r->devices_len == 0)
-        {
-          ocirun_debug (cg->log, "cgroup v2: device rules are not enforced (no eBPF device program yet)");
-          return 0;
-        }
-      if (rules_allow_all (rules, n))
-        return 0;
-      return ocirun_make_error (err, ENOTSUP,
-                                R "devices: device cgroup rules on cgroup v2 need the eBPF program (not implemented "
-                                  "yet)");
+      d = ocirun_cgroup_unified (cg);
+      if (d == NULL || d->fd < 0)
+        ret = ocirun_make_error (err, ENOENT, R "devices: no cgroup");
+      else
+        ret = ocirun_devices_ebpf_apply (d->fd, d->abs, rules, n, err);
+      if (ret < 0)
+        ocirun_error_prefix (err, R "devices");
+      goto out;
     }
 
   /* A missing devices controller would leave every device open: fatal,

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Builds (once) the Debian 12 root filesystem the systemd VM boots: systemd
+# as PID 1, dbus for the system bus, the libraries ocirun links against, and
+# runc/crun for comparison. Needs the Debian mirror; takes a few minutes.
+# Usage: build-systemd-rootfs.sh [CACHE_DIR]   (prints the rootfs path)
+set -eu
+cache=${1:-${OCIRUN_VM_CACHE:-/var/cache/ocirun-vm}}
+mirror=${OCIRUN_VM_MIRROR:-http://deb.debian.org/debian}
+root=$cache/debian12-systemd
+pkgs=systemd,systemd-sysv,dbus,libyajl2,libseccomp2,libcap2,busybox,runc,crun,procps,kmod
+
+if [ -e "$root/.complete" ]; then
+  echo "$root"
+  exit 0
+fi
+mkdir -p "$cache"
+tmp=$root.tmp.$$
+trap 'rm -rf "$tmp"' EXIT
+debootstrap --variant=minbase --include="$pkgs" bookworm "$tmp" "$mirror" >&2
+# No getty, no network wait, no timers: the VM runs one test unit and stops.
+echo ocirun-vm > "$tmp/etc/hostname"
+: > "$tmp/etc/machine-id"
+rm -f "$tmp"/etc/systemd/system/timers.target.wants/* "$tmp"/etc/systemd/system/getty.target.wants/*
+rm -rf "$root"
+mv "$tmp" "$root"
+trap - EXIT
+touch "$root/.complete"
+echo "$root"

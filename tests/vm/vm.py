@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+"""Boots Debian's kernel under qemu (TCG) to test ocirun where this host
+cannot: on pure cgroup v2, and under a real systemd as PID 1.
+
+The guest sees the host's / read-only over 9p (made writable with a tmpfs
+overlay), so the tree under test, its build, python3, pytest, runc and crun
+are all at the same paths as on the host. A second 9p share (`results`) is a
+fresh host directory: the host writes run.sh there, the guest runs it and
+leaves its results there, then powers off.
+
+Two modes:
+  v2       the busybox initramfs chroots into the overlay (cgroup2 mounted on
+           /sys/fs/cgroup) and runs `sh /results/run.sh`.
+  systemd  the overlay's lower layer is a debootstrap'd Debian 12 (see
+           build-systemd-rootfs.sh); the initramfs switches root to it with
+           systemd as PID 1, which runs run.sh from a oneshot unit; the host's
+           / is at /host in that guest.
+
+The initramfs is built once per kernel and cached in the cache directory
+($OCIRUN_VM_CACHE, default /var/cache/ocirun-vm), as is the Debian rootfs.
+
+Command line (for use by hand; the pytest modules import this file):
+  vm.py v2 SCRIPT          run SCRIPT (a shell script) in the v2 guest
+  vm.py systemd SCRIPT     the same in the systemd guest
+Results land in a temporary directory whose path is printed.
+"""
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("OCIRUN_VM_CACHE", "/var/cache/ocirun-vm"))
+QEMU = "qemu-system-x86_64"
+
+# insmod order matters: each module after the ones it needs.
+MODULES = [
+    "drivers/virtio/virtio_ring",
+    "drivers/virtio/virtio",
+    "drivers/virtio/virtio_pci_modern_dev",
+    "drivers/virtio/virtio_pci_legacy_dev",
+    "drivers/virtio/virtio_pci",
+    "fs/netfs/netfs",
+    "fs/fscache/fscache",
+    "net/9p/9pnet",
+    "net/9p/9pnet_virtio",
+    "fs/9p/9p",
+    "fs/overlayfs/overlay",
+]
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /modules.list); do
+  insmod "/modules/$m.ko" || echo "ocirun-vm: insmod $m failed"
+done
+mode=v2
+rootfs=
+for a in $(cat /proc/cmdline); do
+  case "$a" in
+    ocirun.mode=*) mode=${a#ocirun.mode=} ;;
+    ocirun.rootfs=*) rootfs=${a#ocirun.rootfs=} ;;
+  esac
+done
+fail() { echo "ocirun-vm: FATAL: $*"; poweroff -f; }
+opts=trans=virtio,version=9p2000.L,msize=262144
+mkdir -p /host /results /ovl /root2
+mount -t 9p -o $opts,ro,cache=loose host /host || fail "mount host share"
+mount -t 9p -o $opts,rw results /results || fail "mount results share"
+mount -t tmpfs -o size=75% tmpfs /ovl
+mkdir -p /ovl/upper /ovl/work
+lower=/host$rootfs
+mount -t overlay overlay -o lowerdir=$lower,upperdir=/ovl/upper,workdir=/ovl/work /root2 || fail "overlay"
+mkdir -p /root2/results
+mount --bind /results /root2/results
+
+if [ "$mode" = systemd ]; then
+  mkdir -p /root2/host /root2/etc/systemd/system/multi-user.target.wants
+  mount --bind /host /root2/host
+  cat > /root2/etc/systemd/system/ocirun-test.service <<EOF
+[Unit]
+Description=ocirun VM tests
+Wants=dbus.service
+After=dbus.service multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /results/run.sh
+StandardOutput=journal+console
+StandardError=journal+console
+TimeoutStartSec=infinity
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+EOF
+  ln -sf ../ocirun-test.service /root2/etc/systemd/system/multi-user.target.wants/ocirun-test.service
+  # Nothing here wants a terminal on the console.
+  ln -sf /dev/null /root2/etc/systemd/system/serial-getty@ttyS0.service
+  ln -sf /dev/null /root2/etc/systemd/system/getty@tty1.service
+  umount /proc /sys 2>/dev/null
+  mount --move /dev /root2/dev
+  exec switch_root /root2 /lib/systemd/systemd
+fi
+
+mount -t proc proc /root2/proc
+mount -t sysfs sysfs /root2/sys
+mount -t cgroup2 -o nsdelegate cgroup2 /root2/sys/fs/cgroup || fail "mount cgroup2"
+mount -t devtmpfs devtmpfs /root2/dev
+mkdir -p /root2/dev/pts /root2/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /root2/dev/pts
+mount -t tmpfs tmpfs /root2/dev/shm
+mount -t tmpfs tmpfs /root2/run
+mount -t tmpfs tmpfs /root2/tmp
+hostname ocirun-vm
+chroot /root2 /bin/sh -c 'cd / && exec /bin/sh /results/run.sh' </dev/console >/dev/console 2>&1
+echo "ocirun-vm: run.sh exited $?"
+sync
+poweroff -f
+"""
+
+
+class Skip(Exception):
+    """The host cannot run the VM (no qemu, no kernel)."""
+
+
+def kernel():
+    """(version, vmlinuz) of the newest Debian kernel in /boot with modules."""
+    override = os.environ.get("OCIRUN_VM_KERNEL")
+    cands = [override] if override else sorted(glob.glob("/boot/vmlinuz-*"))
+    for vmlinuz in reversed(cands):
+        ver = os.path.basename(vmlinuz)[len("vmlinuz-"):]
+        if os.path.isdir(f"/lib/modules/{ver}/kernel") and os.access(vmlinuz, os.R_OK):
+            return ver, vmlinuz
+    raise Skip("no kernel in /boot with modules in /lib/modules (install linux-image-amd64)")
+
+
+def check_host():
+    if shutil.which(QEMU) is None:
+        raise Skip(f"{QEMU} not found (install qemu-system-x86)")
+    if os.geteuid() != 0:
+        raise Skip("the VM tests need root (the 9p share maps guest root to host root)")
+    return kernel()
+
+
+def _decompress(src, dst):
+    if src.endswith(".xz"):
+        subprocess.run(["xz", "-dc", src], stdout=open(dst, "wb"), check=True)
+    elif src.endswith(".zst"):
+        subprocess.run(["zstd", "-dcq", src], stdout=open(dst, "wb"), check=True)
+    else:
+        shutil.copyfile(src, dst)
+
+
+def initramfs(ver):
+    """The cached initramfs for kernel ver (built when missing or stale)."""
+    key = hashlib.sha256((INIT + "\n".join(MODULES)).encode()).hexdigest()[:12]
+    out = CACHE / f"initramfs-{ver}-{key}.cpio.gz"
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        root = Path(tmp) / "root"
+        for d in ("bin", "proc", "sys", "dev", "modules"):
+            (root / d).mkdir(parents=True)
+        shutil.copy2("/bin/busybox", root / "bin/busybox")
+        names = []
+        for m in MODULES:
+            found = glob.glob(f"/lib/modules/{ver}/kernel/{m}.ko*")
+            if not found:
+                raise Skip(f"module {m} missing from /lib/modules/{ver}")
+            name = os.path.basename(m)
+            _decompress(found[0], str(root / "modules" / f"{name}.ko"))
+            names.append(name)
+        (root / "modules.list").write_text("\n".join(names) + "\n")
+        (root / "init").write_text(INIT)
+        os.chmod(root / "init", 0o755)
+        files = subprocess.run(["find", ".", "-print0"], cwd=root, check=True, capture_output=True).stdout
+        cpio = subprocess.run(["cpio", "--null", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
+                              check=True, capture_output=True).stdout
+        part = Path(tmp) / "out.gz"
+        subprocess.run(["gzip", "-9"], input=cpio, stdout=open(part, "wb"), check=True)
+        os.rename(part, out)
+    return out
+
+
+def systemd_rootfs():
+    """The cached Debian 12 + systemd root filesystem (built when missing)."""
+    cp = subprocess.run([str(HERE / "build-systemd-rootfs.sh"), str(CACHE)], capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise RuntimeError(f"building the systemd rootfs failed:\n{cp.stderr[-4000:]}")
+    return cp.stdout.strip().splitlines()[-1]
+
+
+class Run:
+    def __init__(self, results, console, rc, seconds, timed_out):
+        self.results = Path(results)
+        self.console = console
+        self.rc = rc
+        self.seconds = seconds
+        self.timed_out = timed_out
+
+    def file(self, name, default=None):
+        p = self.results / name
+        return p.read_text(errors="replace") if p.exists() else default
+
+
+def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2):
+    """Runs script (shell text) in the guest; returns a Run once it is off."""
+    ver, vmlinuz = check_host()
+    initrd = initramfs(ver)
+    append = f"console=ttyS0 panic=-1 ocirun.mode={mode}"
+    if mode == "systemd":
+        append += f" ocirun.rootfs={systemd_rootfs()} systemd.show_status=0 loglevel=4"
+        append += " systemd.journald.forward_to_console=0"
+    else:
+        append += " quiet"
+    results = Path(results or tempfile.mkdtemp(prefix="ocirun-vm-"))
+    (results / "run.sh").write_text(script)
+    console_path = results / "console.log"
+    cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-m", str(memory), "-smp", str(smp),
+           "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio", "-nodefaults",
+           "-kernel", vmlinuz, "-initrd", str(initrd), "-append", append,
+           "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+           "-virtfs", f"local,path={results},mount_tag=results,security_model=none,multidevs=remap"]
+    start = time.monotonic()
+    timed_out = False
+    with open(console_path, "wb") as console:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            p.kill()
+            rc = p.wait()
+    secs = time.monotonic() - start
+    return Run(results, console_path.read_text(errors="replace"), rc, secs, timed_out)
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("v2", "systemd"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        r = boot(Path(argv[2]).read_text(), mode=argv[1])
+    except Skip as e:
+        print(f"skip: {e}", file=sys.stderr)
+        return 77
+    sys.stdout.write(r.console)
+    print(f"\nqemu rc={r.rc} in {r.seconds:.1f}s{' (timed out)' if r.timed_out else ''}; results in {r.results}")
+    return 0 if r.rc == 0 and not r.timed_out else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
