@@ -27,6 +27,7 @@ cli_cmd_pause (struct cli_global *g, int argc, char **argv)
     return 1;
   if (cli_init_context (g, &ctx, argv[first], &err) < 0)
     return cli_fail (g, &err);
-  /* The freezer is not wired into the library yet. */
-  return cli_not_implemented (g, "pause");
+  if (ocirun_container_pause (&ctx, &err) < 0)
+    return cli_fail (g, &err);
+  return 0;
 }

@@ -27,6 +27,7 @@ cli_cmd_resume (struct cli_global *g, int argc, char **argv)
     return 1;
   if (cli_init_context (g, &ctx, argv[first], &err) < 0)
     return cli_fail (g, &err);
-  /* The freezer is not wired into the library yet. */
-  return cli_not_implemented (g, "resume");
+  if (ocirun_container_resume (&ctx, &err) < 0)
+    return cli_fail (g, &err);
+  return 0;
 }

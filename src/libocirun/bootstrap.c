@@ -12,6 +12,7 @@
 #include "bootstrap.h"
 #include "container.h"
 #include "devices.h"
+#include "intelrdt.h"
 #include "netdev.h"
 #include "util.h"
 
@@ -133,10 +134,10 @@ sync_recv (int fd, struct sync_msg *m, int *recv_fd)
     return -errno;
   if (r == 0)
     return 0;
-  if ((size_t) r < offsetof (struct sync_msg, text))
+  if ((size_t)r < offsetof (struct sync_msg, text))
     return -EPROTO;
-  if ((size_t) r < sizeof *m)
-    ((char *) m)[r < (ssize_t) sizeof *m ? r : (ssize_t) sizeof *m - 1] = '\0';
+  if ((size_t)r < sizeof *m)
+    ((char *)m)[r < (ssize_t)sizeof *m ? r : (ssize_t)sizeof *m - 1] = '\0';
   m->text[sizeof m->text - 1] = '\0';
   if (recv_fd)
     {
@@ -159,8 +160,7 @@ struct child
   bool parent_waiting; /* false once SYNC_READY was sent (the parent may be gone) */
 };
 
-static void __attribute__ ((noreturn))
-child_fail (struct child *ch, ocirun_error_t *err, int exit_code)
+static void __attribute__ ((noreturn)) child_fail (struct child *ch, ocirun_error_t *err, int exit_code)
 {
   const char *msg = (err && *err) ? (*err)->msg : "unknown error";
   int status = (err && *err) ? (*err)->status : 0;
@@ -297,7 +297,7 @@ seal_fds (int preserve_fds, ocirun_error_t *err)
 {
   unsigned first = 3 + (preserve_fds > 0 ? preserve_fds : 0);
 
-  for (int fd = 3; fd < (int) first; fd++)
+  for (int fd = 3; fd < (int)first; fd++)
     {
       int flags = fcntl (fd, F_GETFD);
       if (flags >= 0 && (flags & FD_CLOEXEC))
@@ -314,15 +314,14 @@ seal_fds (int preserve_fds, ocirun_error_t *err)
     while ((de = readdir (d)))
       {
         int fd = atoi (de->d_name);
-        if (fd >= (int) first && fd != dirfd (d))
+        if (fd >= (int)first && fd != dirfd (d))
           fcntl (fd, F_SETFD, FD_CLOEXEC);
       }
   }
   return 0;
 }
 
-static void __attribute__ ((noreturn))
-init_main (struct child *ch)
+static void __attribute__ ((noreturn)) init_main (struct child *ch)
 {
   cleanup_error ocirun_error_t err = NULL;
   struct ocirun_spawn *s = ch->s;
@@ -461,7 +460,7 @@ raw_clone (uint64_t flags, int cgroup_fd)
       errno = ENOSYS;
       return -1;
     }
-  return syscall (SYS_clone, (unsigned long) (flags | ((flags & CLONE_PARENT) ? 0 : SIGCHLD)), NULL, NULL, NULL, NULL);
+  return syscall (SYS_clone, (unsigned long)(flags | ((flags & CLONE_PARENT) ? 0 : SIGCHLD)), NULL, NULL, NULL, NULL);
 }
 
 /* The intermediate child for the join-by-path case. Returns only in the
@@ -557,7 +556,7 @@ forward_seccomp_listener (struct ocirun_spawn *s, int fd, ocirun_error_t *err)
   sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
     return ocirun_make_error (err, errno, "socket");
-  if (connect (sock, (struct sockaddr *) &addr, sizeof addr) < 0)
+  if (connect (sock, (struct sockaddr *)&addr, sizeof addr) < 0)
     return ocirun_make_error (err, errno, "connect to seccomp listener `%s`", sc->listener_path);
 
   /* The spec's container process state: the state plus fds and metadata. */
@@ -610,8 +609,8 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   struct ocirun_container *c = s->c;
   struct ocirun_ns_plan *plan = s->plan;
   const oci_linux *lx = c->config->linux;
-  bool fast = plan->n_join == 0
-              && !((plan->new_flags & CLONE_NEWTIME) && lx && lx->time_offsets && lx->time_offsets->len);
+  bool fast
+      = plan->n_join == 0 && !((plan->new_flags & CLONE_NEWTIME) && lx && lx->time_offsets && lx->time_offsets->len);
   int cgroup_fd = (fast && s->cg) ? ocirun_cgroup_clone_fd (s->cg) : -1;
   bool in_cgroup = false;
   int sv[2];
@@ -715,6 +714,9 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   ret = ocirun_netdev_move_in (lx, pid, err);
   if (ret < 0)
     goto fail;
+  ret = ocirun_intelrdt_apply (lx, c->id, pid, &s->intelrdt_group, err);
+  if (ret < 0)
+    goto fail;
   if (sync_send (sv[0], SYNC_GO, pid, NULL, -1) < 0)
     {
       ret = ocirun_make_error (err, errno, "start the container init");
@@ -784,6 +786,13 @@ fail:
   kill_and_reap (intermediate);
   kill_and_reap (pid);
   s->pid = 0;
+  if (s->intelrdt_group)
+    {
+      cleanup_error ocirun_error_t e = NULL;
+      ocirun_intelrdt_remove (s->intelrdt_group, &e);
+      free (s->intelrdt_group);
+      s->intelrdt_group = NULL;
+    }
   return ret;
 }
 
@@ -799,16 +808,13 @@ struct exec_child
   int sock;
 };
 
-static void __attribute__ ((noreturn))
-exec_child_fail (int sock, ocirun_error_t *err, int code)
+static void __attribute__ ((noreturn)) exec_child_fail (int sock, ocirun_error_t *err, int code)
 {
-  sync_send (sock, SYNC_ERROR, (err && *err) ? (*err)->status : 0, (err && *err) ? (*err)->msg : "unknown error",
-             -1);
+  sync_send (sock, SYNC_ERROR, (err && *err) ? (*err)->status : 0, (err && *err) ? (*err)->msg : "unknown error", -1);
   _exit (code);
 }
 
-static void __attribute__ ((noreturn))
-exec_final (struct ocirun_exec_spawn *e, int sock)
+static void __attribute__ ((noreturn)) exec_final (struct ocirun_exec_spawn *e, int sock)
 {
   cleanup_error ocirun_error_t err = NULL;
   sigset_t none;
@@ -841,8 +847,7 @@ exec_final (struct ocirun_exec_spawn *e, int sock)
   exec_child_fail (sock, &err, err && err->status == ENOENT ? 127 : err && err->status == EACCES ? 126 : 1);
 }
 
-static void __attribute__ ((noreturn))
-exec_joiner (struct ocirun_exec_spawn *e, int sock)
+static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e, int sock)
 {
   cleanup_error ocirun_error_t err = NULL;
   struct sync_msg m;

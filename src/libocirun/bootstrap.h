@@ -26,6 +26,7 @@ struct ocirun_spawn
                                flock would outlive create and block start */
   /* Parent side: the init's host pid once known (for the hooks' state). */
   pid_t pid;
+  char *intelrdt_group; /* out: a resctrl group this create made, to remove on delete */
 };
 
 /* Starts the init and drives it until it waits for `start` (or fails).

@@ -6,6 +6,7 @@
 #include "bootstrap.h"
 #include "cgroup/cgroup.h"
 #include "namespaces.h"
+#include "intelrdt.h"
 #include "netdev.h"
 #include "ocirun.h"
 #include "state.h"
@@ -36,12 +37,12 @@ ocirun_hook_state_json (const struct ocirun_container *c, const char *status, pi
 {
   oci_state st = { 0 };
 
-  st.oci_version = (char *) OCI_SPEC_VERSION;
-  st.id = (char *) c->id;
-  st.status = (char *) status;
+  st.oci_version = (char *)OCI_SPEC_VERSION;
+  st.id = (char *)c->id;
+  st.status = (char *)status;
   st.pid = pid;
   st.has_pid = pid > 0;
-  st.bundle = (char *) c->bundle;
+  st.bundle = (char *)c->bundle;
   st.annotations = c->config->annotations;
   return oci_state_to_json (&st, 0, NULL);
 }
@@ -59,8 +60,8 @@ ocirun_parse_config (const char *path, const char *data, size_t len, oci_config 
     {
       int ret;
       if (errs.len > 1)
-        ret = ocirun_make_error (err, -EINVAL, "%s: %s (and %zu more problems: run `ocirun check`)", name,
-                                 errs.msgs[0], errs.len - 1);
+        ret = ocirun_make_error (err, -EINVAL, "%s: %s (and %zu more problems: run `ocirun check`)", name, errs.msgs[0],
+                                 errs.len - 1);
       else
         ret = ocirun_make_error (err, -EINVAL, "%s: %s", name, errs.len ? errs.msgs[0] : "cannot be parsed");
       ocispec_errors_free (&errs);
@@ -85,7 +86,6 @@ status_freep (oci_container_status **s)
     oci_container_status_free (*s);
 }
 #define cleanup_status __attribute__ ((cleanup (status_freep)))
-
 
 /* ------------------------------------------------------------------------ */
 /* create */
@@ -207,8 +207,7 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
     return ocirun_make_error (err, EINVAL,
                               "cannot allocate a terminal without --console-socket when the container is detached");
   if (!cfg->process->terminal && ctx->console_socket)
-    return ocirun_make_error (err, EINVAL,
-                              "--console-socket given but process.terminal is false: no terminal to send");
+    return ocirun_make_error (err, EINVAL, "--console-socket given but process.terminal is false: no terminal to send");
 
   ret = ocirun_ns_plan_build (cfg->linux, &plan, err);
   if (ret < 0)
@@ -310,6 +309,7 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
       st->cgroup_path = xstrdup (ocirun_cgroup_path (cg));
       st->cgroup_manager = xstrdup (ocirun_cgroup_manager (cg));
     }
+  st->intel_rdt_group = steal_pointer (&sp.intelrdt_group);
   st->detached = ctx->detach || !foreground;
   st->has_detached = true;
   ret = ocirun_state_write (dirfd, st, err);
@@ -376,7 +376,8 @@ ocirun_loaded_free (struct ocirun_loaded *l)
 }
 
 int
-ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_config, struct ocirun_loaded *l, ocirun_error_t *err)
+ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_config, struct ocirun_loaded *l,
+                       ocirun_error_t *err)
 {
   bool frozen = false;
   int ret;
@@ -461,8 +462,8 @@ release_init (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_
       cleanup_error ocirun_error_t e = NULL;
       cleanup_free char *state = ocirun_hook_state_json (&c, "running", l->st->pid);
       /* The spec: a failing poststart hook is logged; the container runs on. */
-      if (ocirun_run_hooks (l->config->hooks->poststart, l->config->hooks->poststart_len, "poststart", state,
-                            ctx->log, &e)
+      if (ocirun_run_hooks (l->config->hooks->poststart, l->config->hooks->poststart_len, "poststart", state, ctx->log,
+                            &e)
           < 0)
         ocirun_warning (ctx->log, "%s", e->msg);
     }
@@ -565,6 +566,12 @@ destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_e
 {
   struct ocirun_container c;
 
+  if (l->st->intel_rdt_group)
+    {
+      cleanup_error ocirun_error_t e = NULL;
+      if (ocirun_intelrdt_remove (l->st->intel_rdt_group, &e) < 0)
+        ocirun_warning (ctx->log, "%s", e->msg);
+    }
   if (l->config && l->config->linux && l->config->linux->net_devices)
     {
       cleanup_error ocirun_error_t e = NULL;
@@ -585,8 +592,7 @@ destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_e
       container_from_loaded (ctx, l, &c);
       state = ocirun_hook_state_json (&c, "stopped", 0);
       /* The spec: poststop failures are logged, deletion goes on. */
-      if (ocirun_run_hooks (l->config->hooks->poststop, l->config->hooks->poststop_len, "poststop", state, ctx->log,
-                            &e)
+      if (ocirun_run_hooks (l->config->hooks->poststop, l->config->hooks->poststop_len, "poststop", state, ctx->log, &e)
           < 0)
         ocirun_warning (ctx->log, "%s", e->msg);
     }
@@ -800,7 +806,7 @@ ocirun_container_state (struct ocirun_context *ctx, oci_runc_state **out, ocirun
 static int
 cmp_state (const void *a, const void *b)
 {
-  return strcmp ((*(oci_runc_state *const *) a)->id, (*(oci_runc_state *const *) b)->id);
+  return strcmp ((*(oci_runc_state *const *)a)->id, (*(oci_runc_state *const *)b)->id);
 }
 
 int

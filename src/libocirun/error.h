@@ -18,14 +18,12 @@ typedef struct ocirun_error_s *ocirun_error_t;
  * and returns -errno_ (or -1). A negative errno_ (e.g. -EINVAL) sets that
  * status without the strerror suffix, for messages that already say what is
  * wrong. Safe to call with err == NULL. */
-int ocirun_make_error (ocirun_error_t *err, int errno_, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int ocirun_make_error (ocirun_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 int ocirun_make_errorv (ocirun_error_t *err, int errno_, const char *fmt, va_list ap);
 
 /* Prepends "<fmt>: " to an existing error and returns the unchanged negative
  * status, so callers can write `return ocirun_error_prefix (err, ...)`. */
-int ocirun_error_prefix (ocirun_error_t *err, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+int ocirun_error_prefix (ocirun_error_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 /* Negative return value that matches *err (what ocirun_make_error returned). */
 int ocirun_error_ret (ocirun_error_t *err);

@@ -45,7 +45,7 @@ parse_u32 (const char *s, uint32_t *out)
   v = strtoull (s, &end, 10);
   if (errno || *end || v > UINT32_MAX)
     return -1;
-  *out = (uint32_t) v;
+  *out = (uint32_t)v;
   return 0;
 }
 
@@ -187,6 +187,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_process oci_process *p = NULL;
   cleanup_close int pidfd = -1, master = -1;
+  cleanup_cgroup struct ocirun_cgroup *sub_cg = NULL;
   struct ocirun_exec_spawn e = { 0 };
   int ns_flags = 0, ret;
 
@@ -206,7 +207,13 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
       break;
     }
   if (req->n_cgroups)
-    return ocirun_make_error (err, -ENOTSUP, "exec --cgroup: sub-cgroups are not supported yet");
+    {
+      if (l.cg == NULL)
+        return ocirun_make_error (err, -EINVAL, "exec --cgroup: the container has no cgroup");
+      ret = ocirun_cgroup_sub (l.cg, req->cgroups, req->n_cgroups, &sub_cg, err);
+      if (ret < 0)
+        return ret;
+    }
 
   ret = build_process (l.config, req, &p, err);
   if (ret < 0)
@@ -229,7 +236,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   e.init_pidfd = pidfd;
   e.ns_flags = ns_flags;
   e.userns = ns_flags & CLONE_NEWUSER;
-  e.cg = l.cg;
+  e.cg = sub_cg ? sub_cg : l.cg;
   e.console_slave_fd = -1;
   e.want_console = p->terminal;
   e.console_master = -1;

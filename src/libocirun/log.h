@@ -23,7 +23,7 @@ enum ocirun_log_format
 
 struct ocirun_logger
 {
-  int fd;                        /* -1: discard */
+  int fd; /* -1: discard */
   enum ocirun_log_format format;
   enum ocirun_log_level max_level; /* lines above this level are dropped */
 };

@@ -15,9 +15,9 @@ static const struct
 } ns_table[] = {
   /* Order matters for joining: the user namespace first, so that the
    * others are joined with the privileges it grants. */
-  { "user", "user", CLONE_NEWUSER },   { "pid", "pid", CLONE_NEWPID },    { "network", "net", CLONE_NEWNET },
-  { "ipc", "ipc", CLONE_NEWIPC },      { "uts", "uts", CLONE_NEWUTS },    { "cgroup", "cgroup", CLONE_NEWCGROUP },
-  { "time", "time", CLONE_NEWTIME },   { "mount", "mnt", CLONE_NEWNS },
+  { "user", "user", CLONE_NEWUSER }, { "pid", "pid", CLONE_NEWPID },  { "network", "net", CLONE_NEWNET },
+  { "ipc", "ipc", CLONE_NEWIPC },    { "uts", "uts", CLONE_NEWUTS },  { "cgroup", "cgroup", CLONE_NEWCGROUP },
+  { "time", "time", CLONE_NEWTIME }, { "mount", "mnt", CLONE_NEWNS },
 };
 
 int
@@ -62,8 +62,7 @@ ocirun_ns_plan_build (const oci_linux *linux, struct ocirun_ns_plan *plan, ociru
       int flag = ocirun_ns_flag (ns->type);
 
       if (flag == 0)
-        return ocirun_make_error (err, -EINVAL, "linux.namespaces[%zu].type: unknown namespace type `%s`", i,
-                                  ns->type);
+        return ocirun_make_error (err, -EINVAL, "linux.namespaces[%zu].type: unknown namespace type `%s`", i, ns->type);
       if (seen & flag)
         return ocirun_make_error (err, -EINVAL, "linux.namespaces[%zu]: namespace `%s` is listed twice", i, ns->type);
       seen |= flag;
@@ -167,7 +166,7 @@ ocirun_ns_write_time_offsets (const oci_linux *linux, ocirun_error_t *err)
        * uses the same names. */
       if (strcmp (clock, "monotonic") != 0 && strcmp (clock, "boottime") != 0)
         return ocirun_make_error (err, -EINVAL, "linux.timeOffsets: unknown clock `%s`", clock);
-      len += snprintf (buf + len, cap - len, "%s %lld %u\n", clock, (long long) m->values[i]->secs,
+      len += snprintf (buf + len, cap - len, "%s %lld %u\n", clock, (long long)m->values[i]->secs,
                        m->values[i]->nanosecs);
     }
   /* One write per line: the kernel parses a single offset per write. */
@@ -180,7 +179,7 @@ ocirun_ns_write_time_offsets (const oci_linux *linux, ocirun_error_t *err)
       {
         char *nl = strchr (line, '\n');
         if (ocirun_write_all (fd, line, nl - line + 1) < 0)
-          return ocirun_make_error (err, errno, "write /proc/self/timens_offsets `%.*s`", (int) (nl - line), line);
+          return ocirun_make_error (err, errno, "write /proc/self/timens_offsets `%.*s`", (int)(nl - line), line);
         line = nl + 1;
       }
   }

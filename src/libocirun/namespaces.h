@@ -22,9 +22,9 @@ const char *ocirun_ns_proc_name (int flag);
  * opened on their paths, in a fixed order with the user namespace first). */
 struct ocirun_ns_plan
 {
-  int new_flags;   /* CLONE_NEW* to create */
-  int join_flags;  /* CLONE_NEW* joined by path */
-  int join_fd[8];  /* O_RDONLY|O_CLOEXEC fds, -1 when unused */
+  int new_flags;  /* CLONE_NEW* to create */
+  int join_flags; /* CLONE_NEW* joined by path */
+  int join_fd[8]; /* O_RDONLY|O_CLOEXEC fds, -1 when unused */
   int join_type[8];
   int n_join;
 };

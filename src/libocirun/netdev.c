@@ -26,7 +26,7 @@ struct nlreq
 static void
 add_attr (struct nlreq *r, unsigned short type, const void *data, size_t len)
 {
-  struct rtattr *rta = (struct rtattr *) ((char *) r + NLMSG_ALIGN (r->nh.nlmsg_len));
+  struct rtattr *rta = (struct rtattr *)((char *)r + NLMSG_ALIGN (r->nh.nlmsg_len));
   rta->rta_type = type;
   rta->rta_len = RTA_LENGTH (len);
   memcpy (RTA_DATA (rta), data, len);
@@ -56,12 +56,12 @@ move_link (int ifindex, unsigned short ns_attr, uint32_t ns_value, const char *n
   if (new_name && *new_name)
     add_attr (&req, IFLA_IFNAME, new_name, strlen (new_name) + 1);
 
-  if (sendto (sk, &req, req.nh.nlmsg_len, 0, (struct sockaddr *) &sa, sizeof sa) < 0)
+  if (sendto (sk, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
     return ocirun_make_error (err, errno, "netlink send");
   n = TEMP_FAILURE_RETRY_INT (recv (sk, buf, sizeof buf, 0));
   if (n < 0)
     return ocirun_make_error (err, errno, "netlink receive");
-  for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK (h, (size_t) n); h = NLMSG_NEXT (h, n))
+  for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK (h, (size_t)n); h = NLMSG_NEXT (h, n))
     if (h->nlmsg_type == NLMSG_ERROR)
       {
         struct nlmsgerr *e = NLMSG_DATA (h);
@@ -116,7 +116,7 @@ ocirun_netdev_move_in (const oci_linux *linux, pid_t pid, ocirun_error_t *err)
       unsigned idx = if_nametoindex (m->keys[i]);
       if (idx == 0)
         return ocirun_make_error (err, errno, "linux.netDevices: host device `%s`", m->keys[i]);
-      if (move_link (idx, IFLA_NET_NS_PID, (uint32_t) pid, name, err) < 0)
+      if (move_link (idx, IFLA_NET_NS_PID, (uint32_t)pid, name, err) < 0)
         return ocirun_error_prefix (err, "linux.netDevices: move `%s` into the container", m->keys[i]);
     }
   return 0;
@@ -162,7 +162,7 @@ ocirun_netdev_move_back (const oci_linux *linux, const char *netns_path, ocirun_
           /* A device already gone (deleted with its namespace) is fine. */
           if (idx == 0)
             continue;
-          if (move_link (idx, IFLA_NET_NS_FD, (uint32_t) host_ns, m->keys[i], &e) < 0)
+          if (move_link (idx, IFLA_NET_NS_FD, (uint32_t)host_ns, m->keys[i], &e) < 0)
             ocirun_error_prefix (&e, "move `%s` back as `%s`", name, m->keys[i]);
         }
       if (e)

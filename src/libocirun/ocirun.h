@@ -82,6 +82,25 @@ struct ocirun_exec_request
 int ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_request *req, int *exit_status,
                            ocirun_error_t *err);
 
+/* Freezes / thaws every process of the container (runc pause / resume). */
+int ocirun_container_pause (struct ocirun_context *ctx, ocirun_error_t *err);
+int ocirun_container_resume (struct ocirun_context *ctx, ocirun_error_t *err);
+
+/* `update`: applies what r sets (memory, cpu, pids, blockIO.weight,
+ * unified; zero or absent values leave a setting alone, as runc does) to
+ * the container's cgroup and records it in the stored config. */
+int ocirun_container_update (struct ocirun_context *ctx, const oci_resources *r, ocirun_error_t *err);
+
+/* `events --stats`: one line of runc's event JSON ({"type":"stats",...}). */
+int ocirun_container_stats (struct ocirun_context *ctx, char **json, ocirun_error_t *err);
+
+/* `events`: calls fn with a stats line every interval_ms and an
+ * {"type":"oom","id":ID} line for every OOM, until the container stops
+ * (returns 0) or fn returns < 0 (returned as is). */
+typedef int (*ocirun_event_fn) (const char *line, void *data);
+int ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ocirun_event_fn fn, void *data,
+                             ocirun_error_t *err);
+
 /* runc's `state` document for one container. */
 int ocirun_container_state (struct ocirun_context *ctx, oci_runc_state **out, ocirun_error_t *err);
 

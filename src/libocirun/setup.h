@@ -24,7 +24,7 @@ struct ocirun_container
   bool no_pivot;
   bool no_new_keyring;
   bool rootless;
-  bool userns;          /* the container gets a new user namespace */
+  bool userns; /* the container gets a new user namespace */
   int preserve_fds;
 
   /* Terminal: when process.terminal is set, the pty slave path on the host

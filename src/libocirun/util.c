@@ -16,8 +16,7 @@ ocirun_strv_free (char **v)
   free (v);
 }
 
-static void __attribute__ ((noreturn))
-oom (void)
+static void __attribute__ ((noreturn)) oom (void)
 {
   static const char msg[] = "ocirun: out of memory\n";
   /* Nothing more can be done if even this write fails. */

@@ -17,7 +17,7 @@
 static inline void
 ocirun_freep (void *p)
 {
-  free (*(void **) p);
+  free (*(void **)p);
 }
 
 static inline void
@@ -67,7 +67,7 @@ ocirun_strv_freep (char ***v)
 static inline void *
 ocirun_steal_pointer (void *pp)
 {
-  void **p = (void **) pp;
+  void **p = (void **)pp;
   void *ret = *p;
   *p = NULL;
   return ret;
@@ -87,12 +87,12 @@ steal_fd (int *fd)
   ({                                                                                                                   \
     long _r;                                                                                                           \
     do                                                                                                                 \
-      _r = (long) (expr);                                                                                              \
+      _r = (long)(expr);                                                                                               \
     while (_r == -1 && errno == EINTR);                                                                                \
     _r;                                                                                                                \
   })
 
-void *xmalloc0 (size_t size);          /* aborts on OOM: allocations are tiny */
+void *xmalloc0 (size_t size); /* aborts on OOM: allocations are tiny */
 void *xrealloc (void *p, size_t size);
 char *xstrdup (const char *s);
 int xasprintf (char **out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));

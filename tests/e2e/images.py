@@ -100,6 +100,16 @@ def build_archive(dest):
     return dest
 
 
+def write_rootfs(dest):
+    """Unpacks the busybox layer into the directory `dest` (a plain rootfs,
+    for `podman --rootfs`)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(_layer_tar())) as t:
+        t.extractall(dest)
+    return dest
+
+
 if __name__ == "__main__":
     import sys
 

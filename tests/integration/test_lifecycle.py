@@ -385,3 +385,13 @@ def test_terminal_needs_console_socket_when_detached(ocirun, bundle, cid):
     r = ocirun("create", "--bundle", bundle.path, cid, check=False)
     assert r.rc == 1 and "console-socket" in r.err
     assert_nothing_left(ocirun, cid)
+
+
+def test_intel_rdt_without_resctrl_is_a_clear_error(ocirun, bundle, cid):
+    if "resctrl" in Path("/proc/self/mountinfo").read_text():
+        pytest.skip("this host has resctrl mounted")
+    bundle.linux["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=7f0"}
+    bundle.set_args("true").write()
+    r = ocirun("create", "--bundle", bundle.path, cid, check=False)
+    assert r.rc == 1 and "linux.intelRdt" in r.err and "resctrl" in r.err
+    assert_nothing_left(ocirun, cid)

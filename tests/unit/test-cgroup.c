@@ -19,6 +19,7 @@
 #include <linux/sched.h>
 
 #include "cgroup/cgroup-internal.h"
+#include "cgroup/devices-ebpf.h"
 #include "util.h"
 #include "unit.h"
 
@@ -552,6 +553,162 @@ clone_into (int cgfd)
   return (pid_t)pid;
 }
 
+/* Opens dev read-write from a child cloned into the cgroup: 0 or errno. */
+static int
+probe_open (int cgfd, const char *dev)
+{
+  struct clone_args args;
+  int status = 0;
+  long pid;
+
+  memset (&args, 0, sizeof args);
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgfd;
+  pid = syscall (SYS_clone3, &args, sizeof args);
+  if (pid == 0)
+    {
+      int fd = open (dev, O_RDWR | O_CLOEXEC);
+      _exit (fd < 0 ? errno : 0);
+    }
+  if (pid < 0 || waitpid ((pid_t)pid, &status, 0) < 0 || !WIFEXITED (status))
+    return -1;
+  return WEXITSTATUS (status);
+}
+
+/* The eBPF device program: the kernel consults it on this cgroup2 tree. */
+static void
+test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_request *req)
+{
+  cleanup_error ocirun_error_t err = NULL;
+  cleanup_free char *path = NULL;
+  struct ocirun_cgroup *cg = NULL;
+  oci_device null_dev = { 0 };
+  oci_device *ldevs[] = { &null_dev, NULL };
+  oci_resources *r;
+  int fd, ret;
+
+  xasprintf (&path, "%s/devices", top);
+  /* A linux.devices entry at /dev/null drops runc's default rule for it,
+   * so only the deny-all rule speaks for it. */
+  null_dev.path = (char *)"/dev/null";
+  r = parse_resources ("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}");
+  req->cgroups_path = path;
+  req->resources = r;
+  req->linux_devices = ldevs;
+  req->linux_devices_len = 1;
+  ret = ocirun_cgroup_create_in (v2, NULL, req, &cg, &err);
+  req->linux_devices = NULL;
+  req->linux_devices_len = 0;
+  oci_resources_free (r);
+  if (ret < 0)
+    fprintf (stderr, "v2 devices create: %s\n", err->msg);
+  CHECK (ret == 0 && cg);
+  if (cg == NULL)
+    return;
+  fd = ocirun_cgroup_clone_fd (cg);
+  CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
+  CHECK (probe_open (fd, "/dev/null") == EPERM);
+  CHECK (probe_open (fd, "/dev/zero") == 0); /* a default rule */
+  CHECK (probe_open (fd, "/dev/full") == 0);
+
+  /* update: allow everything, then deny /dev/full for writing only; the
+   * old program is replaced, not stacked. */
+  r = parse_resources ("{\"devices\":[{\"allow\":true,\"access\":\"rwm\"},"
+                       "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":7,\"access\":\"w\"}]}");
+  ret = ocirun_cgroup_update (cg, r, &err);
+  oci_resources_free (r);
+  if (ret < 0)
+    fprintf (stderr, "v2 devices update: %s\n", err->msg);
+  CHECK (ret == 0);
+  CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
+  CHECK (probe_open (fd, "/dev/null") == 0);
+  /* the default rules come last and allow /dev/full rwm again */
+  CHECK (probe_open (fd, "/dev/full") == 0);
+
+  r = parse_resources ("{\"devices\":[{\"allow\":true,\"access\":\"rwm\"},"
+                       "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":9,\"access\":\"rwm\"}]}");
+  ret = ocirun_cgroup_update (cg, r, &err);
+  oci_resources_free (r);
+  CHECK (ret == 0);
+  /* /dev/urandom (1:9) has a default allow rule too: still open */
+  CHECK (probe_open (fd, "/dev/urandom") == 0);
+  CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
+
+  CHECK (ocirun_cgroup_destroy (cg, &err) == 0);
+  ocirun_cgroup_free (cg);
+}
+
+/* The generated program, rule by rule, run by the kernel on a bare cgroup. */
+static void
+test_ebpf_rules (const struct ocirun_cgroup_layout *v2)
+{
+  char dir[4096];
+  cleanup_close int fd = -1;
+  cleanup_error ocirun_error_t err = NULL;
+  struct ocirun_device_rule deny_null[] = {
+    { true, 'a', -1, -1, "rwm" },
+    { false, 'c', 1, 3, "rwm" },
+  };
+  struct ocirun_device_rule read_only_zero[] = {
+    { true, 'c', 1, -1, "r" }, /* every 1:* for reading */
+  };
+  struct ocirun_device_rule deny_then_allow[] = {
+    { false, 'c', 1, 3, "rwm" },
+    { true, 'c', 1, 3, "rwm" },
+  };
+  struct ocirun_device_rule allow_then_deny_block[] = {
+    { true, 'a', -1, -1, "rwm" },
+    { false, 'b', -1, -1, "rwm" },
+  };
+
+  snprintf (dir, sizeof dir, "%s%s/bpf", v2->h[0].mountpoint, top);
+  {
+    char parent[4096];
+    snprintf (parent, sizeof parent, "%s%s", v2->h[0].mountpoint, top);
+    mkdir (parent, 0755);
+  }
+  CHECK (mkdir (dir, 0755) == 0);
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK (fd >= 0);
+  if (fd < 0)
+    return;
+
+  CHECK (ocirun_devices_ebpf_apply (fd, dir, deny_null, 2, &err) == 0);
+  CHECK (probe_open (fd, "/dev/null") == EPERM);
+  CHECK (probe_open (fd, "/dev/zero") == 0);
+
+  CHECK (ocirun_devices_ebpf_apply (fd, dir, read_only_zero, 1, &err) == 0);
+  CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
+  CHECK (probe_open (fd, "/dev/zero") == EPERM); /* O_RDWR asks for w too */
+  {
+    /* read-only is allowed */
+    struct clone_args args;
+    int status = 0;
+    long pid;
+    memset (&args, 0, sizeof args);
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)fd;
+    pid = syscall (SYS_clone3, &args, sizeof args);
+    if (pid == 0)
+      _exit (open ("/dev/zero", O_RDONLY | O_CLOEXEC) < 0 ? errno : 0);
+    CHECK (pid > 0 && waitpid ((pid_t)pid, &status, 0) > 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  }
+
+  CHECK (ocirun_devices_ebpf_apply (fd, dir, deny_then_allow, 2, &err) == 0);
+  CHECK (probe_open (fd, "/dev/null") == 0);  /* the last rule wins */
+  CHECK (probe_open (fd, "/dev/zero") == EPERM); /* nothing matches: deny */
+
+  CHECK (ocirun_devices_ebpf_apply (fd, dir, allow_then_deny_block, 2, &err) == 0);
+  CHECK (probe_open (fd, "/dev/null") == 0);
+  CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
+
+  close (fd);
+  fd = -1;
+  CHECK (rmdir (dir) == 0);
+}
+
 static void
 test_v2 (const struct ocirun_cgroup_layout *v2)
 {
@@ -647,27 +804,7 @@ test_v2 (const struct ocirun_cgroup_layout *v2)
       }
     oci_resources_free (r);
   }
-  {
-    oci_resources *r = parse_resources ("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}");
-    req.resources = r;
-    ret = ocirun_cgroup_create_in (v2, NULL, &req, &cg, &err);
-    CHECK (ret < 0 && err && strstr (err->msg, "eBPF"));
-    oci_resources_free (r);
-  }
-  {
-    oci_resources *r = parse_resources ("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
-                                        "{\"allow\":true,\"type\":\"a\",\"access\":\"rwm\"}]}");
-    req.resources = r;
-    ret = ocirun_cgroup_create_in (v2, NULL, &req, &cg, &err);
-    CHECK (ret == 0 && cg);
-    if (cg)
-      {
-        CHECK (ocirun_cgroup_destroy (cg, &err) == 0);
-        ocirun_cgroup_free (cg);
-        cg = NULL;
-      }
-    oci_resources_free (r);
-  }
+  test_v2_devices (v2, &req);
   {
     oci_resources *r = parse_resources ("{\"unified\":{\"cgroup.max.descendants\":\"7\"}}");
     req.resources = r;
@@ -764,7 +901,10 @@ main (void)
             v2.len = 1;
           }
       if (v2.len)
-        test_v2 (&v2);
+        {
+          test_ebpf_rules (&v2);
+          test_v2 (&v2);
+        }
     }
   test_rootless ();
 

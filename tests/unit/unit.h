@@ -29,7 +29,7 @@ static int unit_checks;
       if (_a == NULL || _b == NULL || strcmp (_a, _b) != 0)                                                            \
         {                                                                                                              \
           unit_failures++;                                                                                             \
-          fprintf (stderr, "%s:%d: CHECK_STREQ failed:\n  got:      %s\n  expected: %s\n", __FILE__, __LINE__,        \
+          fprintf (stderr, "%s:%d: CHECK_STREQ failed:\n  got:      %s\n  expected: %s\n", __FILE__, __LINE__,         \
                    _a ? _a : "(null)", _b ? _b : "(null)");                                                            \
         }                                                                                                              \
     }                                                                                                                  \

@@ -1167,3 +1167,90 @@ ocirun_cgroup_destroy (struct ocirun_cgroup *cg, ocirun_error_t *err)
     return ocirun_error_prefix (err, "destroy cgroup `%s`", cg->stored_path ? cg->stored_path : "");
   return 0;
 }
+
+/* ------------------------------------------------------------ sub-cgroups */
+
+static char *
+sub_join (const char *base, const char *sub)
+{
+  if (strcmp (sub, "/") == 0)
+    return xstrdup (base);
+  return join_path (base, sub);
+}
+
+int
+ocirun_cgroup_sub (struct ocirun_cgroup *cg, char *const *specs, size_t n, struct ocirun_cgroup **out,
+                   ocirun_error_t *err)
+{
+  struct ocirun_cgroup *sub;
+  int ret;
+
+  *out = NULL;
+  sub = cgroup_new (cg->mode, cg->len, cg->log);
+  sub->rootless = cg->rootless;
+  for (size_t i = 0; i < cg->len; i++)
+    {
+      struct ocirun_cgroup_dir *d = &cg->dirs[i];
+      cleanup_free char *rel = NULL;
+
+      for (size_t k = 0; k < n; k++)
+        {
+          const char *spec = specs[k], *colon = strchr (spec, ':'), *path = colon ? colon + 1 : spec;
+          bool absolute;
+          if (colon)
+            {
+              cleanup_free char *ctrls = NULL;
+              xasprintf (&ctrls, "%.*s", (int)(colon - spec), spec);
+              if (cg->mode == OCIRUN_CGROUP_V2)
+                {
+                  ret = ocirun_make_error (err, -EINVAL,
+                                           "invalid --cgroup argument `%s`: a controller cannot be named on cgroup v2",
+                                           spec);
+                  goto fail;
+                }
+              if (d->h.unified || !controllers_intersect (ctrls, d->h.controllers))
+                continue;
+            }
+          if (*path == '\0')
+            {
+              ret = ocirun_make_error (err, -EINVAL, "invalid --cgroup argument `%s`: empty path", spec);
+              goto fail;
+            }
+          free (rel);
+          /* Cleaned as if rooted, so that ".." never leaves the container's
+           * cgroup. */
+          rel = ocirun_cgroup_clean_path (path, &absolute);
+        }
+      cgroup_add_dir (sub, &d->h, rel ? sub_join (d->path, rel) : xstrdup (d->path));
+      ret = dir_open (&sub->dirs[sub->len - 1], false, err);
+      if (ret < 0)
+        {
+          ocirun_error_prefix (err, "exec --cgroup: the sub-cgroup must exist");
+          goto fail;
+        }
+    }
+  for (size_t k = 0; k < n; k++)
+    {
+      const char *colon = strchr (specs[k], ':');
+      bool used = colon == NULL;
+      for (size_t i = 0; !used && i < cg->len; i++)
+        {
+          cleanup_free char *ctrls = NULL;
+          xasprintf (&ctrls, "%.*s", (int)(colon - specs[k]), specs[k]);
+          used = !cg->dirs[i].h.unified && controllers_intersect (ctrls, cg->dirs[i].h.controllers);
+        }
+      if (!used)
+        {
+          ret = ocirun_make_error (err, -EINVAL, "invalid --cgroup argument `%s`: no such controller mounted",
+                                   specs[k]);
+          goto fail;
+        }
+    }
+  sub->stored_path = xstrdup (cg->stored_path ? cg->stored_path : "");
+  *out = sub;
+  return 0;
+
+fail:
+  ocirun_cgroup_free (sub);
+  return ret;
+}

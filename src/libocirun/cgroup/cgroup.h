@@ -75,6 +75,30 @@ int ocirun_cgroup_is_frozen (struct ocirun_cgroup *cg, bool *frozen, ocirun_erro
 /* Applies resources to an existing cgroup (`update`). */
 int ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err);
 
+/* Usage statistics as one line of runc's `events` JSON:
+ * {"type":"stats","id":ID,"data":{...}} (runc's types.Stats shape). */
+int ocirun_cgroup_stats_json (struct ocirun_cgroup *cg, const char *id, char **out, ocirun_error_t *err);
+
+/* OOM notifications: v1 memory.oom_control through an eventfd, v2 the
+ * oom_kill counter of memory.events through inotify. *out is NULL (0
+ * returned) when there is no memory controller. Poll ocirun_cgroup_oom_fd
+ * for POLLIN, then ocirun_cgroup_oom_read says how many OOMs happened. The
+ * handle refers to cg, which must outlive it. */
+struct ocirun_cgroup_oom;
+int ocirun_cgroup_oom_open (struct ocirun_cgroup *cg, struct ocirun_cgroup_oom **out, ocirun_error_t *err);
+int ocirun_cgroup_oom_fd (struct ocirun_cgroup_oom *o);
+int ocirun_cgroup_oom_read (struct ocirun_cgroup_oom *o, unsigned *count);
+void ocirun_cgroup_oom_close (struct ocirun_cgroup_oom *o);
+
+/* `exec --cgroup`: a new handle for sub-cgroups of the container's cgroup,
+ * to pass where the container's one would go. Each spec is "PATH" (every
+ * hierarchy; the only form on v2) or "CONTROLLER[,CONTROLLER...]:PATH" (v1:
+ * the hierarchies of those controllers); PATH is relative to the
+ * container's cgroup and must exist. Hierarchies not named stay at the
+ * container's cgroup. */
+int ocirun_cgroup_sub (struct ocirun_cgroup *cg, char *const *specs, size_t n, struct ocirun_cgroup **out,
+                       ocirun_error_t *err);
+
 /* Removes the cgroup directories (after every process is gone; waits briefly
  * for the kernel to release them). */
 int ocirun_cgroup_destroy (struct ocirun_cgroup *cg, ocirun_error_t *err);
