@@ -64,8 +64,8 @@ parse_duration_ms (const char *s)
   {
     const char *unit;
     double ms;
-  } units[] = { { "ns", 1e-6 }, { "us", 1e-3 }, { "\xc2\xb5s", 1e-3 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
-                { "h", 3600000 } };
+  } units[] = { { "ns", 1e-6 }, { "us", 1e-3 }, { "\xc2\xb5s", 1e-3 }, { "ms", 1 },
+                { "s", 1000 },  { "m", 60000 }, { "h", 3600000 } };
   double total = 0;
   const char *p = s;
 

@@ -251,7 +251,7 @@ resources_from_file (struct cli_global *g, const char *path)
   return r;
 }
 
-#define V(opt) o->values[(opt) - OPT_BLKIO_WEIGHT]
+#define V(opt) o->values[(opt)-OPT_BLKIO_WEIGHT]
 
 /* runc's update flags onto a LinuxResources. */
 static oci_resources *

@@ -358,6 +358,8 @@ static void __attribute__ ((noreturn)) init_main (struct child *ch)
     child_fail (ch, &err, 1);
   s->pid = hostpid;
 
+  if (ocirun_cgroup_enter_self (s->cg, s->placed_unified, &err) < 0)
+    child_fail (ch, &err, 1);
   if (s->cgroupns_pending && unshare (CLONE_NEWCGROUP) < 0)
     {
       ocirun_make_error (&err, errno, "unshare the cgroup namespace");
@@ -611,8 +613,7 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   const oci_linux *lx = c->config->linux;
   bool fast
       = plan->n_join == 0 && !((plan->new_flags & CLONE_NEWTIME) && lx && lx->time_offsets && lx->time_offsets->len);
-  int cgroup_fd = (fast && s->cg) ? ocirun_cgroup_clone_fd (s->cg) : -1;
-  bool in_cgroup = false;
+  int cgroup_fd = (fast && s->cg) ? ocirun_cgroup_unified_fd (s->cg) : -1;
   int sv[2];
   pid_t pid, intermediate = -1;
   struct child ch = { .s = s, .parent_waiting = true };
@@ -623,16 +624,14 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
     return ocirun_make_error (err, errno, "socketpair");
 
   /* A cgroup namespace takes the cgroup the process is in when it is made
-   * as its root: unless clone3 places the child in its cgroup, the init
-   * unshares it only after the parent has moved it there. */
-  pid = raw_clone (fast ? (plan->new_flags & ~(cgroup_fd >= 0 ? 0 : CLONE_NEWCGROUP)) : 0, cgroup_fd);
+   * as its root: the init unshares it once it has placed itself in every
+   * hierarchy (see cgroup/enter.c for why the child moves itself). */
+  pid = raw_clone (fast ? (plan->new_flags & ~CLONE_NEWCGROUP) : 0, cgroup_fd);
   if (pid < 0 && cgroup_fd >= 0)
     {
       cgroup_fd = -1;
       pid = raw_clone (fast ? (plan->new_flags & ~CLONE_NEWCGROUP) : 0, -1);
     }
-  else if (pid > 0 && cgroup_fd >= 0)
-    in_cgroup = true;
   if (pid < 0)
     {
       ret = ocirun_make_error (err, errno, "clone the container init");
@@ -643,7 +642,8 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   if (pid == 0)
     {
       close (sv[0]);
-      s->cgroupns_pending = (plan->new_flags & CLONE_NEWCGROUP) && !(fast && cgroup_fd >= 0);
+      s->cgroupns_pending = plan->new_flags & CLONE_NEWCGROUP;
+      s->placed_unified = cgroup_fd >= 0;
       if (s->state_dirfd >= 0)
         close (s->state_dirfd);
       ch.sock = sv[1];
@@ -702,12 +702,6 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   if (fast && (plan->new_flags & CLONE_NEWUSER))
     {
       ret = ocirun_ns_write_id_maps (pid, lx, geteuid () != 0, err);
-      if (ret < 0)
-        goto fail;
-    }
-  if (s->cg && !in_cgroup)
-    {
-      ret = ocirun_cgroup_enter (s->cg, pid, err);
       if (ret < 0)
         goto fail;
     }
@@ -860,6 +854,8 @@ static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e,
 
   if (sync_recv (sock, &m, NULL) != SYNC_GO)
     _exit (1);
+  if (ocirun_cgroup_enter_self (e->cg, e->placed_unified, &err) < 0)
+    exec_child_fail (sock, &err, 1);
   if (setns (e->init_pidfd, e->ns_flags) < 0)
     {
       ocirun_make_error (&err, errno, "join the namespaces of the container");
@@ -883,8 +879,7 @@ static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e,
 int
 ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
 {
-  int cgroup_fd = e->cg ? ocirun_cgroup_clone_fd (e->cg) : -1;
-  bool in_cgroup = false;
+  int cgroup_fd = e->cg ? ocirun_cgroup_unified_fd (e->cg) : -1;
   pid_t joiner;
   struct sync_msg m;
   int sv[2], r, ret, st;
@@ -895,9 +890,10 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
 
   joiner = raw_clone (0, cgroup_fd);
   if (joiner < 0 && cgroup_fd >= 0)
-    joiner = raw_clone (0, -1);
-  else if (joiner > 0 && cgroup_fd >= 0)
-    in_cgroup = true;
+    {
+      cgroup_fd = -1;
+      joiner = raw_clone (0, -1);
+    }
   if (joiner < 0)
     {
       ret = ocirun_make_error (err, errno, "fork");
@@ -908,16 +904,10 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
   if (joiner == 0)
     {
       close (sv[0]);
+      e->placed_unified = cgroup_fd >= 0;
       exec_joiner (e, sv[1]);
     }
   close (sv[1]);
-
-  if (e->cg && !in_cgroup)
-    {
-      ret = ocirun_cgroup_enter (e->cg, joiner, err);
-      if (ret < 0)
-        goto fail;
-    }
   if (sync_send (sv[0], SYNC_GO, 0, NULL, -1) < 0)
     {
       ret = ocirun_make_error (err, errno, "start the exec process");

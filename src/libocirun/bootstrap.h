@@ -22,6 +22,7 @@ struct ocirun_spawn
   bool want_console;        /* process.terminal: the init opens a pty in the container's devpts */
   int console_master;       /* out: the pty master the init sent back, or -1 */
   bool cgroupns_pending;    /* child side: unshare CLONE_NEWCGROUP once placed in the cgroup */
+  bool placed_unified;      /* child side: clone3 put it in the cgroup2 directory already */
   int state_dirfd;          /* the locked state dir: the child closes its copy at once, or the
                                flock would outlive create and block start */
   /* Parent side: the init's host pid once known (for the hooks' state). */
@@ -48,6 +49,7 @@ struct ocirun_exec_spawn
   int console_master;         /* out: its master, or -1 */
   int console_slave_fd;       /* child-side only */
   int preserve_fds;
+  bool placed_unified; /* child side: clone3 put it in the cgroup2 directory already */
   struct ocirun_logger *log;
   pid_t pid; /* out: the process, a child of the caller */
 };

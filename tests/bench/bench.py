@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 INNER_ENV = "OCIRUN_BENCH_INNER"
@@ -56,6 +57,28 @@ def log(msg):
 def mountpoints():
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f]
+
+
+def spawn_wait(cmd, stdout=DEVNULL, stderr=DEVNULL, timeout=120):
+    """Runs cmd and returns its exit code (-999 when it was killed after
+    timeout seconds). Waits with a blocking waitpid: subprocess's own
+    timeout= polls with exponentially growing sleeps (0.5 ms, 1, 2, 4 ...)
+    and would round every measurement up to the next step."""
+    p = subprocess.Popen(cmd, stdin=DEVNULL, stdout=stdout, stderr=stderr)
+    fired = []
+
+    def kill():
+        fired.append(True)
+        p.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        rc = p.wait()
+    finally:
+        timer.cancel()
+    return -999 if fired else rc
 
 
 def find_binary(explicit, name, fallbacks):
@@ -113,10 +136,7 @@ class Runtime:
         """Runs one command; returns (elapsed microseconds, exit code)."""
         cmd = self.cmd(*args)
         t0 = time.perf_counter_ns()
-        try:
-            rc = subprocess.call(cmd, stdin=DEVNULL, stdout=DEVNULL, stderr=self.log, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = -999
+        rc = spawn_wait(cmd, stderr=self.log, timeout=timeout)
         t1 = time.perf_counter_ns()
         if rc != 0:
             self.failures.append(f"{' '.join(cmd[3:])}: exit {rc}")
@@ -124,10 +144,7 @@ class Runtime:
 
     def quiet(self, *args, timeout=120):
         """Runs an untimed helper command (setup, cleanup); returns exit code."""
-        try:
-            return subprocess.call(self.cmd(*args), stdin=DEVNULL, stdout=DEVNULL, stderr=self.log, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return -999
+        return spawn_wait(self.cmd(*args), stderr=self.log, timeout=timeout)
 
     def status(self, cid):
         try:
@@ -442,11 +459,9 @@ def wait4_maxrss(cmd, timeout=60):
     fd, out = tempfile.mkstemp(prefix="maxrss-")
     os.close(fd)
     try:
-        try:
-            rc = subprocess.call([TIME, "-q", "-f", "%M", "-o", out] + cmd, stdin=DEVNULL, stdout=DEVNULL,
-                                 stderr=DEVNULL, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return -999, None
+        rc = spawn_wait([TIME, "-q", "-f", "%M", "-o", out] + cmd, timeout=timeout)
+        if rc == -999:
+            return rc, None
         with open(out) as f:
             lines = [line for line in f.read().split() if line.isdigit()]
         return rc, int(lines[-1]) if lines else None
@@ -463,12 +478,7 @@ def mem_probe(r, workdir, opts, limit, tries, counter):
         cid = r.id("mem", f"{counter[0]}-{t}")
         outpath = os.path.join(workdir, "mem.out")
         with open(outpath, "w+b") as out:
-            try:
-                rc = subprocess.call(
-                    r.cmd("run", "--bundle", bundle, cid), stdin=DEVNULL, stdout=out, stderr=r.log, timeout=60
-                )
-            except subprocess.TimeoutExpired:
-                rc = -999
+            rc = spawn_wait(r.cmd("run", "--bundle", bundle, cid), stdout=out, stderr=r.log, timeout=60)
             out.seek(0)
             text = out.read()
         r.quiet("delete", "--force", cid)

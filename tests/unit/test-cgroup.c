@@ -697,7 +697,7 @@ test_ebpf_rules (const struct ocirun_cgroup_layout *v2)
   }
 
   CHECK (ocirun_devices_ebpf_apply (fd, dir, deny_then_allow, 2, &err) == 0);
-  CHECK (probe_open (fd, "/dev/null") == 0);  /* the last rule wins */
+  CHECK (probe_open (fd, "/dev/null") == 0);     /* the last rule wins */
   CHECK (probe_open (fd, "/dev/zero") == EPERM); /* nothing matches: deny */
 
   CHECK (ocirun_devices_ebpf_apply (fd, dir, allow_then_deny_block, 2, &err) == 0);

@@ -1015,6 +1015,10 @@ ocirun_cgroup_kill (struct ocirun_cgroup *cg, int signo, ocirun_error_t *err)
         froze = true;
     }
   ret = signal_pids (d, signo, err);
+  /* A frozen task does not die before it is thawed: SIGKILL on a paused
+   * container thaws it (runc thaws after every kill --all). */
+  if (was_frozen && signo == SIGKILL)
+    froze = true;
   if (froze)
     {
       cleanup_error ocirun_error_t ferr = NULL;
@@ -1203,9 +1207,8 @@ ocirun_cgroup_sub (struct ocirun_cgroup *cg, char *const *specs, size_t n, struc
               xasprintf (&ctrls, "%.*s", (int)(colon - spec), spec);
               if (cg->mode == OCIRUN_CGROUP_V2)
                 {
-                  ret = ocirun_make_error (err, -EINVAL,
-                                           "invalid --cgroup argument `%s`: a controller cannot be named on cgroup v2",
-                                           spec);
+                  ret = ocirun_make_error (
+                      err, -EINVAL, "invalid --cgroup argument `%s`: a controller cannot be named on cgroup v2", spec);
                   goto fail;
                 }
               if (d->h.unified || !controllers_intersect (ctrls, d->h.controllers))

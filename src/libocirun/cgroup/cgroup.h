@@ -47,6 +47,16 @@ int ocirun_cgroup_create (const struct ocirun_cgroup_request *req, struct ocirun
 /* A directory fd for clone3 CLONE_INTO_CGROUP (v2 only), or -1. Owned by cg. */
 int ocirun_cgroup_clone_fd (struct ocirun_cgroup *cg);
 
+/* The cgroup2 directory fd (pure v2, or the unified tree of a hybrid host)
+ * for clone3 CLONE_INTO_CGROUP, or -1. Owned by cg. */
+int ocirun_cgroup_unified_fd (struct ocirun_cgroup *cg);
+
+/* Moves the calling single-threaded process into every hierarchy (v1 through
+ * `tasks`, which avoids the global migration lock), except the unified one
+ * when skip_unified (clone3 already put it there). Runs in the child, on the
+ * directory fds it inherited. */
+int ocirun_cgroup_enter_self (struct ocirun_cgroup *cg, bool skip_unified, ocirun_error_t *err);
+
 /* Moves pid into every hierarchy of the cgroup. */
 int ocirun_cgroup_enter (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err);
 

@@ -61,6 +61,7 @@ void
 ocirun_devices_ebpf_program (const struct ocirun_device_rule *rules, size_t n, struct bpf_insn **out, size_t *len)
 {
   struct prog p = { NULL, 0, 0 };
+  bool catch_all = false;
 
   emit (&p, insn (BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0));
   emit (&p, insn (BPF_ALU | BPF_AND | BPF_K, BPF_REG_2, 0, 0, 0xffff));
@@ -111,10 +112,18 @@ ocirun_devices_ebpf_program (const struct ocirun_device_rule *rules, size_t n, s
       emit (&p, insn (BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
       /* A rule matching everything makes the ones before it unreachable. */
       if (!check_type && !check_acc)
-        break;
+        {
+          catch_all = true;
+          break;
+        }
     }
-  emit (&p, insn (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0));
-  emit (&p, insn (BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  /* Nothing matched: deny (the verifier rejects this tail when a
+   * catch-all rule already made it unreachable). */
+  if (!catch_all)
+    {
+      emit (&p, insn (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0));
+      emit (&p, insn (BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    }
   *out = p.v;
   *len = p.len;
 }

@@ -24,8 +24,7 @@ struct ocirun_device_rule
 struct bpf_insn;
 
 /* The program for rules; *out is malloc'd, *len instructions. */
-void ocirun_devices_ebpf_program (const struct ocirun_device_rule *rules, size_t n, struct bpf_insn **out,
-                                  size_t *len);
+void ocirun_devices_ebpf_program (const struct ocirun_device_rule *rules, size_t n, struct bpf_insn **out, size_t *len);
 
 /* Loads the program for rules and attaches it to the cgroup directory
  * cgroup_fd (where names it in messages), atomically replacing the one

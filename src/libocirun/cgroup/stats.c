@@ -348,8 +348,7 @@ memory_stats (struct ocirun_cgroup *cg, struct jbuf *b)
       if (stat)
         kv_get (stat, "file", &cache);
       ju64 (b, "cache", cache, true);
-      mem_entry (b, "usage", read_u64 (d, "memory.max"), read_u64 (d, "memory.current"), 0,
-                 0);
+      mem_entry (b, "usage", read_u64 (d, "memory.max"), read_u64 (d, "memory.current"), 0, 0);
       mem_entry (b, "swap", read_u64 (d, "memory.swap.max"), read_u64 (d, "memory.swap.current"), 0, 0);
       mem_entry (b, "kernel", 0, 0, 0, 0);
       mem_entry (b, "kernelTCP", 0, 0, 0, 0);
