@@ -121,6 +121,15 @@ cli_init_context (struct cli_global *g, struct ocirun_context *ctx, const char *
   ctx->systemd_cgroup = g->systemd_cgroup;
   ctx->rootless = cli_rootless (g);
   ctx->log = &g->logger;
+  /* Socket activation (sd_listen_fds): the fds are ours only when
+   * LISTEN_PID names this process. */
+  {
+    const char *fds = getenv ("LISTEN_FDS"), *pid = getenv ("LISTEN_PID");
+    long n, p;
+    if (fds && pid && cli_parse_uint (fds, &n) == 0 && cli_parse_uint (pid, &p) == 0 && p == (long) getpid ()
+        && n > 0 && n < 1024)
+      ctx->listen_fds = (int) n;
+  }
   return 0;
 }
 

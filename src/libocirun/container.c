@@ -228,7 +228,18 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
   c.no_new_keyring = ctx->no_new_keyring;
   c.rootless = ctx->rootless;
   c.userns = (plan.new_flags | plan.join_flags) & CLONE_NEWUSER;
-  c.preserve_fds = ctx->preserve_fds;
+  c.preserve_fds = ctx->preserve_fds + ctx->listen_fds;
+  if (ctx->listen_fds > 0)
+    {
+      /* The activated fds come first, as sd_listen_fds expects, and the
+       * container's init is pid 1 of whatever reads them. */
+      oci_process *p = cfg->process;
+      p->env = xrealloc (p->env, (p->env_len + 3) * sizeof (char *));
+      xasprintf (&p->env[p->env_len++], "LISTEN_FDS=%d", ctx->listen_fds);
+      p->env[p->env_len++] = xstrdup ("LISTEN_PID=1");
+      p->env[p->env_len] = NULL;
+      p->has_env = true;
+    }
   c.rootfs_fd = -1;
 
   dirfd = ocirun_state_reserve (ctx->root, ctx->id, err);

@@ -23,7 +23,8 @@ struct ocirun_context
   const char *pid_file;       /* --pid-file */
   const char *notify_socket;  /* NOTIFY_SOCKET from the environment, if any */
   const char *criu;           /* --criu path (checkpoint/restore) */
-  int preserve_fds;           /* --preserve-fds N: fds 3..3+N-1 go to the container */
+  int preserve_fds;           /* --preserve-fds N: fds 3+L..3+L+N-1 go to the container */
+  int listen_fds;             /* L socket-activation fds (LISTEN_FDS for this pid): fds 3..3+L-1 */
   bool systemd_cgroup;        /* --systemd-cgroup */
   bool rootless;              /* --rootless=true, or detected */
   bool no_pivot;              /* --no-pivot */

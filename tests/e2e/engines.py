@@ -199,12 +199,20 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The daemon's children (dockerd's containerd, idle shims) exit on
+        # their own shortly after it; give them that time.
+        wait_for(lambda: not self.processes_in_ns(), timeout=10)
         left = []
         for _ in range(3):
             pids = self.processes_in_ns()
             if not pids:
                 break
-            left += pids
+            for p in pids:
+                try:
+                    cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    left.append(f"{p} {cmdline[:200]}")
+                except OSError:
+                    pass
             for p in pids:
                 try:
                     os.kill(p, signal.SIGKILL)
@@ -212,7 +220,7 @@ class Daemon:
                     pass
             time.sleep(0.5)
         self.log.close()
-        return sorted(set(left))
+        return left
 
 
 def remove_cgroup_tree(relpath):

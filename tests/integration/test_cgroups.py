@@ -276,7 +276,7 @@ def _procs(pid):
     return (cgdir(pid, "pids") / "cgroup.procs").read_text().split()
 
 
-@pytest.mark.parametrize("how", ["kill", "delete"])
+@pytest.mark.parametrize("how", ["kill", "delete", "kill-paused", "delete-paused"])
 def test_kill_all_forked_children(ocirun, bundle, cid, how):
     # Children, a grandchild re-parented to init, and a child that forks.
     pid = start(ocirun, bundle, cid, "sh", "-c",
@@ -284,6 +284,9 @@ def test_kill_all_forked_children(ocirun, bundle, cid, how):
     assert wait_for(lambda: len(_procs(pid)) >= 5), _procs(pid)
     d = cgdir(pid, "pids")
     procs = [int(p) for p in _procs(pid)]
+    if how.endswith("-paused"):
+        ocirun("pause", cid)
+        how = how.removesuffix("-paused")
     if how == "kill":
         ocirun("kill", "--all", cid, "KILL")
         assert wait_for(lambda: (d / "cgroup.procs").read_text().strip() == "")

@@ -221,3 +221,21 @@ def test_preserve_fds(ocirun, bundle, cid, tmp_path):
     lines = cp.stdout.splitlines()
     assert lines[0] == "through fd 3"
     assert lines[1].split() == ["0", "1", "2", "3", "4"]
+
+
+def test_listen_fds_pass_through(ocirun, bundle, cid, tmp_path):
+    """Socket activation: LISTEN_FDS fds for this pid reach the container
+    (first), with LISTEN_FDS/LISTEN_PID=1 in its environment."""
+    data = tmp_path / "data"
+    data.write_text("activated\n")
+    bundle.sh('cat <&3; echo "$LISTEN_FDS $LISTEN_PID"; ls /proc/self/fd | sort -n | tr "\\n" " "').write()
+    cp = subprocess.run(["sh", "-c", 'exec 3<"$1"; shift; LISTEN_FDS=1 LISTEN_PID=$$ exec "$@"', "sh", str(data),
+                         ocirun.binary, "--root", ocirun.root, "run", "--bundle", str(bundle.path), cid],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.splitlines()[:2] == ["activated", "1 1"]
+    # For another pid the fds are not ours and stay out.
+    cp = subprocess.run(["sh", "-c", 'exec 3<"$1"; shift; LISTEN_FDS=1 LISTEN_PID=1 exec "$@"', "sh", str(data),
+                         ocirun.binary, "--root", ocirun.root, "run", "--bundle", str(bundle.path), cid],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.stdout.splitlines() == [" ", "0 1 2 3 "]  # fd 3 is ls's own
