@@ -1,4 +1,5 @@
 #include "config.h"
+#include "netdev.h"
 #include "ocirun.h"
 #include "util.h"
 
@@ -400,6 +401,20 @@ check_linux (struct ocirun_problems *p, const oci_linux *l)
         if (!in_list (mpol_flags, l->memory_policy->flags[i]))
           ocirun_problems_add (p, "linux.memoryPolicy.flags[%zu]: unknown flag `%s`", i, l->memory_policy->flags[i]);
     }
+
+  if (l->net_devices)
+    {
+      bool netns = false;
+      cleanup_error ocirun_error_t e = NULL;
+      for (size_t i = 0; i < l->namespaces_len; i++)
+        netns |= strcmp (l->namespaces[i]->type, "network") == 0;
+      if (ocirun_netdev_validate (l, netns, &e) < 0)
+        ocirun_problems_add (p, "%s", e->msg);
+    }
+  if (l->intel_rdt && l->intel_rdt->clos_id
+      && (strchr (l->intel_rdt->clos_id, '/') || strcmp (l->intel_rdt->clos_id, ".") == 0
+          || strcmp (l->intel_rdt->clos_id, "..") == 0 || l->intel_rdt->clos_id[0] == '\0'))
+    ocirun_problems_add (p, "linux.intelRdt.closID: invalid name `%s`", l->intel_rdt->clos_id);
 
   check_seccomp (p, l->seccomp);
 }

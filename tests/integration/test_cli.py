@@ -115,11 +115,13 @@ def test_check_semantic_problems(tmp_path, rootfs, base_config):
         c["linux"]["namespaces"].append({"type": "user"})
         c["hooks"] = {"prestart": [{"path": "hooks/relative"}]}
         c["root"]["path"] = str(tmp_path / "missing-rootfs")
+        c["linux"]["netDevices"] = {"eth/0": {}}
+        c["linux"]["intelRdt"] = {"closID": "../x"}
 
     b = _write_bundle(tmp_path, rootfs, base_config, mutate)
     r = run("check", "--bundle", b)
     assert r.returncode == 1
     text = r.stdout + r.stderr
     for needle in ("RLIMIT_BOGUS", "relative/path", "nonsense", "pid", "hooks/relative", "missing-rootfs",
-                   "uidMappings"):
+                   "uidMappings", "eth/0", "closID"):
         assert needle in text, f"{needle!r} not reported in:\n{text}"
