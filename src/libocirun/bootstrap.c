@@ -13,6 +13,7 @@
 #include "container.h"
 #include "devices.h"
 #include "intelrdt.h"
+#include "mounts.h"
 #include "netdev.h"
 #include "util.h"
 
@@ -71,6 +72,7 @@ enum sync_type
   SYNC_SECCOMP_FD,   /* init -> parent: the notify listener fd (SCM_RIGHTS) */
   SYNC_SECCOMP_DONE, /* parent -> init */
   SYNC_CONSOLE,      /* child -> parent: the pty master (SCM_RIGHTS) */
+  SYNC_IDMAP,        /* parent -> init: an idmapped tree for mounts[value] (SCM_RIGHTS) */
   SYNC_READY,        /* init -> parent: waiting for start */
   SYNC_ERROR,        /* child -> parent: text = the error, value = errno */
 };
@@ -354,8 +356,30 @@ static void __attribute__ ((noreturn)) init_main (struct child *ch)
         signal (sig, SIG_DFL);
   }
 
-  if (child_expect (ch, SYNC_GO, &hostpid, &err) < 0)
-    child_fail (ch, &err, 1);
+  /* Idmapped trees made on the host side may come before GO. */
+  for (;;)
+    {
+      struct sync_msg m;
+      int rfd = -1, r = sync_recv (ch->sock, &m, &rfd);
+      if (r == SYNC_IDMAP && rfd >= 0 && m.value >= 0 && (size_t)m.value < cfg->mounts_len)
+        {
+          if (c->idmap_trees == NULL)
+            {
+              c->idmap_trees = xmalloc0 (cfg->mounts_len * sizeof (int));
+              for (size_t i = 0; i < cfg->mounts_len; i++)
+                c->idmap_trees[i] = -1;
+            }
+          c->idmap_trees[m.value] = rfd;
+          continue;
+        }
+      if (r == SYNC_GO)
+        {
+          hostpid = m.value;
+          break;
+        }
+      ocirun_make_error (&err, r < 0 ? -r : EPROTO, "wait for the runtime (message %d)", r);
+      child_fail (ch, &err, 1);
+    }
   s->pid = hostpid;
 
   if (ocirun_cgroup_enter_self (s->cg, s->placed_unified, &err) < 0)
@@ -584,6 +608,38 @@ forward_seccomp_listener (struct ocirun_spawn *s, int fd, ocirun_error_t *err)
   return 0;
 }
 
+/* Idmapped bind mounts of a user-namespaced container: made here, with the
+ * host's rights over the source filesystems, attached by the init. */
+static int
+send_idmap_trees (struct ocirun_spawn *s, int sock, pid_t pid, ocirun_error_t *err)
+{
+  const oci_config *cfg = s->c->config;
+  cleanup_close int userns = -1;
+  char path[64];
+
+  if (!s->c->userns)
+    return 0;
+  for (size_t i = 0; i < cfg->mounts_len; i++)
+    {
+      cleanup_close int tree = -1;
+      if (!ocirun_mount_is_idmap (cfg->mounts[i]))
+        continue;
+      if (userns < 0)
+        {
+          snprintf (path, sizeof path, "/proc/%d/ns/user", pid);
+          userns = open (path, O_RDONLY | O_CLOEXEC);
+          if (userns < 0)
+            return ocirun_make_error (err, errno, "open `%s`", path);
+        }
+      tree = ocirun_idmap_tree (s->c, cfg->mounts[i], userns, err);
+      if (tree < 0)
+        return tree;
+      if (sync_send (sock, SYNC_IDMAP, (int)i, NULL, tree) < 0)
+        return ocirun_make_error (err, errno, "send an idmapped mount to the container init");
+    }
+  return 0;
+}
+
 static int
 kill_and_reap (pid_t pid)
 {
@@ -709,6 +765,9 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   if (ret < 0)
     goto fail;
   ret = ocirun_intelrdt_apply (lx, c->id, pid, &s->intelrdt_group, err);
+  if (ret < 0)
+    goto fail;
+  ret = send_idmap_trees (s, sv[0], pid, err);
   if (ret < 0)
     goto fail;
   if (sync_send (sv[0], SYNC_GO, pid, NULL, -1) < 0)

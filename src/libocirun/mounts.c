@@ -555,6 +555,57 @@ idmap_userns_fd (struct ocirun_container *c, const oci_mount *m, ocirun_error_t 
                             m->destination);
 }
 
+bool
+ocirun_mount_is_idmap (const oci_mount *m)
+{
+  for (size_t i = 0; i < m->options_len; i++)
+    if (strcmp (m->options[i], "idmap") == 0 || strcmp (m->options[i], "ridmap") == 0)
+      return true;
+  return false;
+}
+
+int
+ocirun_idmap_tree (struct ocirun_container *c, const oci_mount *m, int userns_fd, ocirun_error_t *err)
+{
+  cleanup_free char *src = source_path (c, m->source);
+  cleanup_close int tree = -1, userns = -1;
+  struct ocirun_mount_options o = { 0 };
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+  int ret;
+
+  ret = ocirun_parse_mount_options (m->options, m->options_len, &o, err);
+  if (ret < 0)
+    return ret;
+  tree = (int)syscall (SYS_open_tree, AT_FDCWD, src,
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((o.flags & MS_REC) ? AT_RECURSIVE : 0));
+  if (tree < 0)
+    {
+      ret = ocirun_make_error (err, errno, "mount `%s` on `%s`: open_tree", src, m->destination);
+      goto out;
+    }
+  if (m->uid_mappings_len || m->gid_mappings_len)
+    userns = make_userns_fd (m->uid_mappings, m->uid_mappings_len, m->gid_mappings, m->gid_mappings_len, err);
+  else
+    userns = fcntl (userns_fd, F_DUPFD_CLOEXEC, 3);
+  if (userns < 0)
+    {
+      ret = userns_fd >= 0 && !(m->uid_mappings_len || m->gid_mappings_len)
+                ? ocirun_make_error (err, errno, "dup user namespace fd")
+                : ocirun_error_prefix (err, "mount `%s` on `%s`", src, m->destination);
+      goto out;
+    }
+  attr.userns_fd = (uint64_t)userns;
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (o.ridmap ? AT_RECURSIVE : 0), &attr, sizeof (attr)) < 0)
+    {
+      ret = ocirun_make_error (err, errno, "mount `%s` on `%s`: idmap", src, m->destination);
+      goto out;
+    }
+  ret = steal_fd (&tree);
+out:
+  ocirun_mount_options_clear (&o);
+  return ret;
+}
+
 /* ------------------------------------------------------------ bind mounts */
 
 static int
@@ -585,17 +636,27 @@ do_bind_mount (struct ocirun_container *c, const oci_mount *m, const struct ocir
       cleanup_close int tree = -1, userns = -1;
       struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
 
-      tree = (int)syscall (SYS_open_tree, srcfd, "",
-                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+      for (size_t i = 0; c->idmap_trees && i < c->config->mounts_len; i++)
+        if (c->config->mounts[i] == m && c->idmap_trees[i] >= 0)
+          {
+            tree = c->idmap_trees[i];
+            c->idmap_trees[i] = -1;
+          }
       if (tree < 0)
-        return ocirun_make_error (err, errno, "mount `%s` on `%s`: open_tree", src, m->destination);
-      userns = idmap_userns_fd (c, m, err);
-      if (userns < 0)
-        return ocirun_error_prefix (err, "mount `%s` on `%s`", src, m->destination);
-      attr.userns_fd = (uint64_t)userns;
-      if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (o->ridmap ? AT_RECURSIVE : 0), &attr, sizeof (attr))
-          < 0)
-        return ocirun_make_error (err, errno, "mount `%s` on `%s`: idmap", src, m->destination);
+        {
+          tree = (int)syscall (SYS_open_tree, srcfd, "",
+                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+          if (tree < 0)
+            return ocirun_make_error (err, errno, "mount `%s` on `%s`: open_tree", src, m->destination);
+          userns = idmap_userns_fd (c, m, err);
+          if (userns < 0)
+            return ocirun_error_prefix (err, "mount `%s` on `%s`", src, m->destination);
+          attr.userns_fd = (uint64_t)userns;
+          if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (o->ridmap ? AT_RECURSIVE : 0), &attr,
+                       sizeof (attr))
+              < 0)
+            return ocirun_make_error (err, errno, "mount `%s` on `%s`: idmap", src, m->destination);
+        }
       if (syscall (SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         return ocirun_make_error (err, errno, "mount `%s` on `%s`", src, m->destination);
     }

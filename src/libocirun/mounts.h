@@ -42,6 +42,14 @@ int ocirun_parse_propagation (const char *s, unsigned long *flags, ocirun_error_
 /* Mounts one config mount below c->rootfs_fd (before pivot_root). */
 int ocirun_mount_one (struct ocirun_container *c, const oci_mount *m, ocirun_error_t *err);
 
+/* For an idmap/ridmap bind mount: a detached clone of its source with the
+ * idmapping applied (the mount's own uid/gidMappings, else the user namespace
+ * userns_fd), to be attached later with move_mount. Runs on the host side.
+ * Returns the tree fd; callers check ocirun_mount_is_idmap first. */
+int ocirun_idmap_tree (struct ocirun_container *c, const oci_mount *m, int userns_fd, ocirun_error_t *err);
+/* True when the mount's options ask for idmap or ridmap. */
+bool ocirun_mount_is_idmap (const oci_mount *m);
+
 /* True when `path` names /dev (however many slashes). */
 bool ocirun_path_is_dev (const char *path);
 

@@ -34,6 +34,12 @@ struct ocirun_container
   /* Filled by the rootfs room: an O_PATH fd on the rootfs that stays valid
    * across pivot_root, used for safe path resolution. -1 when unset. */
   int rootfs_fd;
+
+  /* Idmapped mounts in a user namespace: the kernel only lets a process with
+   * rights over the source filesystem create them, so the runtime makes the
+   * detached trees on the host side and the init attaches them. One fd per
+   * config mount (-1 for the others); NULL when there are none. */
+  int *idmap_trees;
 };
 
 /* ---- rootfs.c / mounts.c / devices.c / path.c (in the container's mount ns) ---- */

@@ -19,6 +19,9 @@ Cases (select with --cases):
   scale       `state`, `list` and a new `create` with 1/100/1000 containers existing
   footprint   peak RSS (wait4 ru_maxrss) of create/exec/run, binary size,
               smallest linux.resources.memory.limit under which `echo` runs
+  vm          (not in the default list) run, lifecycle and exec again inside
+              the pure cgroup v2 VM of tests/vm/vm.py (qemu TCG: absolute
+              times are emulated and slow, only the ratios mean something)
 
 Only the python3 standard library is used. Timings are wall-clock
 time.perf_counter_ns() around the whole runtime process (fork+exec of the
@@ -41,6 +44,7 @@ import time
 INNER_ENV = "OCIRUN_BENCH_INNER"
 UNIFIED = "/sys/fs/cgroup/unified"
 ALL_CASES = ["run", "lifecycle", "exec", "throughput", "scale", "footprint"]
+VM_CASES = ["run", "lifecycle", "exec"]  # case 7: these again in the cgroup v2 VM (--cases vm)
 DEVNULL = subprocess.DEVNULL
 KIB = 1024
 MIB = 1024 * 1024
@@ -581,6 +585,44 @@ def case_footprint(rts, bundle, bundle_sleep, workdir, opts, res):
         res.add("6 footprint", "smallest memory.limit running `echo`", "KiB", found)
 
 
+def case_vm(opts, res):
+    """Case 7: bench.py itself, cases run/lifecycle/exec, in the v2 guest."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "vm"))
+    try:
+        import vm  # tests/vm/vm.py (the VM room's harness)
+    except ImportError as e:
+        res.notes.append(f"vm: tests/vm/vm.py not available ({e}): case 7 skipped")
+        return
+    python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+    args = [python, os.path.abspath(__file__), "--no-unshare", "--cases", ",".join(VM_CASES), "-n", str(opts.vm_n),
+            "--ocirun", opts.ocirun, "--runtimes", ",".join(opts.runtime_names), "--json", "/results/bench.json",
+            "--id-prefix", opts.id_prefix + "vm"]
+    for name in ("runc", "crun"):
+        if getattr(opts, name):
+            args += [f"--{name}", getattr(opts, name)]
+    script = "cd /\n" + " ".join(f"'{a}'" for a in args) + " > /results/bench.log 2>&1\necho $? > /results/bench.rc\n"
+    try:
+        run = vm.boot(script, mode="v2", timeout=opts.vm_timeout)
+    except Exception as e:  # vm.Skip or a missing kernel/qemu
+        res.notes.append(f"vm: cannot boot the v2 guest ({e}): case 7 skipped")
+        return
+    try:
+        log(run.file("bench.log", "(no bench.log from the guest)"))
+        data = run.file("bench.json")
+        if run.timed_out or data is None:
+            res.notes.append(f"vm: guest run failed (qemu rc {run.rc}, timed out {run.timed_out})")
+            return
+        for row in json.loads(data)["rows"]:
+            per = {n: [s["median"]] if s else [] for n, s in row["stats"].items()}
+            r = res.add("7 vm v2 " + row["case"], row["metric"], row["unit"], per, row["better"])
+            # keep the guest's own min/max/n
+            r["stats"] = {n: row["stats"].get(n) for n in res.names}
+        res.notes.append(f"vm: case 7 ran in the cgroup v2 guest in {run.seconds:.0f} s (qemu TCG, -n {opts.vm_n})")
+    finally:
+        shutil.rmtree(run.results, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ targets
 
 
@@ -647,6 +689,8 @@ def parse_args(argv):
     p.add_argument("--mem-high-kib", type=int, default=64 * 1024)
     p.add_argument("--mem-steps", type=int, default=16, help="bisection steps (0: only check the upper bound)")
     p.add_argument("--mem-tries", type=int, default=2, help="runs that must all succeed at one limit")
+    p.add_argument("--vm-n", type=int, default=20, help="iterations of the cases run in the VM")
+    p.add_argument("--vm-timeout", type=int, default=1800, help="seconds the VM may take")
     p.add_argument("--smoke", action="store_true", help="1 iteration of every case (for the test suite)")
     p.add_argument("--json", help="write results as JSON here")
     p.add_argument("--markdown", help="write the results table as Markdown here")
@@ -667,7 +711,7 @@ def parse_args(argv):
     opts.scale_levels = [int(x) for x in str(opts.scale_levels).split(",") if x]
     opts.cases = [c for c in opts.cases.split(",") if c]
     for c in opts.cases:
-        if c not in ALL_CASES:
+        if c not in ALL_CASES + ["vm"]:
             p.error(f"unknown case {c}")
     opts.ocirun = find_binary(
         opts.ocirun, "ocirun", [os.path.abspath("ocirun"), os.path.join(here, "..", "..", "build", "ocirun")]
@@ -704,6 +748,8 @@ def main(argv):
         "crun": find_binary(opts.crun, "crun", ["/usr/bin/crun"]),
     }
     names = [n for n in opts.runtimes.split(",") if n]
+    opts.runtime_names = [n for n in names if binaries.get(n)]
+    opts.runc, opts.crun = binaries["runc"], binaries["crun"]
     workdir = tempfile.mkdtemp(prefix="ocirun-bench-", dir=opts.workdir)
     rts = []
     res = None
@@ -751,6 +797,8 @@ def main(argv):
                 case_scale(rts, bundle, opts, res)
             elif case == "footprint":
                 case_footprint(rts, bundle, bundle_sleep, workdir, opts, res)
+            elif case == "vm":
+                case_vm(opts, res)
             log(f"   ({time.monotonic() - t0:.1f} s)")
         print("\nTargets (issue 7):")
         for line in targets(res):

@@ -173,25 +173,27 @@ class Daemon:
             return ""
 
     def processes_in_ns(self):
-        """Pids of processes in the daemon's mount namespace (shims and the
-        containers they run): what must be gone after the daemon is."""
-        pids = []
+        """{pid: start time} of the processes in the daemon's mount namespace
+        (shims and the containers they run). Only meaningful while the daemon
+        is alive: a dead namespace's inode number gets reused."""
+        found = {}
         if not self.mntns:
-            return pids
+            return found
         for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                if os.readlink(f"/proc/{d}/ns/mnt") == self.mntns:
-                    pids.append(int(d))
-            except OSError:
-                pass
-        return pids
+            if d.isdigit():
+                st = _start_time(d)
+                try:
+                    if st and os.readlink(f"/proc/{d}/ns/mnt") == self.mntns:
+                        found[int(d)] = st
+                except OSError:
+                    pass
+        return found
 
     def stop(self, timeout=30):
-        """SIGTERM, then SIGKILL; then kills by pid whatever is still in the
-        daemon's mount namespace. Returns the pids that had to be killed that
-        way (leftovers)."""
+        """SIGTERM, then SIGKILL; then kills by pid what was in the daemon's
+        mount namespace and is still there. Returns those leftovers."""
+        before = self.processes_in_ns()
+        before.pop(self.proc.pid, None)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -199,28 +201,31 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+        def still_there():
+            return {p: st for p, st in before.items() if _start_time(p) == st}
+
         # The daemon's children (dockerd's containerd, idle shims) exit on
         # their own shortly after it; give them that time.
-        wait_for(lambda: not self.processes_in_ns(), timeout=10)
+        wait_for(lambda: not still_there(), timeout=10)
         left = []
-        for _ in range(3):
-            pids = self.processes_in_ns()
-            if not pids:
-                break
-            for p in pids:
-                try:
-                    cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    left.append(f"{p} {cmdline[:200]}")
-                except OSError:
-                    pass
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
+        for p in still_there():
+            try:
+                cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                left.append(f"{p} {cmdline[:200]}")
+                os.kill(p, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
         self.log.close()
         return left
+
+
+def _start_time(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
 
 
 def remove_cgroup_tree(relpath):

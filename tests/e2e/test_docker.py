@@ -10,7 +10,7 @@ from engines import ocirun_binary, run, run_in_pty, wait_for
 from images import BB
 
 # The client sets the window size just after the process starts: wait for it.
-TTY = 'tty; for i in $(seq 50); do s=$(stty size 2>/dev/null) && break; usleep 100000; done; echo "size=$s"; '
+TTY = 'tty; for i in $(seq 50); do s=$(stty size 2>/dev/null); [ -n "$s" ] && break; usleep 100000; done; echo "size=$s"; '
 TRAP = 'echo started; trap "echo got-usr1" USR1; trap "echo got-term; exit 7" TERM; while :; do sleep 0.1; done'
 
 

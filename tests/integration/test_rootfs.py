@@ -371,3 +371,21 @@ def test_proc_on_symlink_is_refused(ocirun, bundle, cid, tmp_path):
     r = ocirun.run(bundle, cid)
     assert r.rc != 0
     assert "must be mounted on an ordinary directory" in r.err
+
+
+@pytest.mark.parametrize("idmap,want", [(True, "0:0"), (False, "65534:65534")])
+def test_idmapped_bind_mount_in_user_namespace(ocirun, bundle, cid, tmp_path, idmap, want):
+    """In a user namespace the init cannot make an idmapped mount itself (no
+    rights over the source filesystem): the runtime makes the tree on the
+    host side. A host-root file then shows as the container's root."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    os.chmod(tmp_path, 0o755)
+    bundle.linux["namespaces"].append({"type": "user"})
+    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    bundle.config["mounts"].append({"destination": "/idm", "type": "bind", "source": str(src),
+                                    "options": ["rbind"] + (["idmap"] if idmap else [])})
+    bundle.sh("stat -c '%u:%g' /idm/f").write()
+    assert run_ok(ocirun, bundle, cid).out == want + "\n"
