@@ -56,9 +56,10 @@ static const struct argp events_argp
         NULL,
         NULL };
 
-/* A Go time.Duration ("5s", "100ms", "1m30s", "1.5h"); 0 on error. */
-static uint64_t
-parse_duration_ms (const char *s)
+/* A Go time.Duration ("5s", "100ms", "1m30s", "1.5h", "-1s") in
+ * milliseconds into *ms (0 when not positive); -1 when it is not one. */
+static int
+parse_duration_ms (const char *s, uint64_t *ms)
 {
   static const struct
   {
@@ -66,18 +67,25 @@ parse_duration_ms (const char *s)
     double ms;
   } units[] = { { "ns", 1e-6 }, { "us", 1e-3 }, { "\xc2\xb5s", 1e-3 }, { "ms", 1 },
                 { "s", 1000 },  { "m", 60000 }, { "h", 3600000 } };
-  double total = 0;
+  double total = 0, sign = 1;
   const char *p = s;
 
+  if (*p == '-' || *p == '+')
+    sign = *p++ == '-' ? -1 : 1;
+  if (strcmp (p, "0") == 0)
+    {
+      *ms = 0;
+      return 0;
+    }
   if (*p == '\0')
-    return 0;
+    return -1;
   while (*p)
     {
       char *end;
       double v = strtod (p, &end);
       size_t best = 0, best_len = 0;
-      if (end == p || v < 0)
-        return 0;
+      if (end == p || v < 0 || *p == '-' || *p == '+')
+        return -1;
       p = end;
       for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         {
@@ -89,11 +97,13 @@ parse_duration_ms (const char *s)
             }
         }
       if (best_len == 0)
-        return 0;
+        return -1;
       total += v * units[best].ms;
       p += best_len;
     }
-  return total < 1 ? 1 : (uint64_t)total;
+  total *= sign;
+  *ms = total <= 0 ? 0 : total < 1 ? 1 : (uint64_t)total;
+  return 0;
 }
 
 static int
@@ -118,6 +128,12 @@ cli_cmd_events (struct cli_global *g, int argc, char **argv)
     return 1;
   if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0)
     return cli_fail (g, &err);
+  /* runc: a malformed duration is a usage error, a non-positive one is
+   * refused even with --stats. */
+  if (parse_duration_ms (o.interval, &interval) < 0)
+    return cli_error (g, "invalid value \"%s\" for flag -interval: parse error", o.interval);
+  if (interval == 0)
+    return cli_error (g, "duration interval must be greater than 0");
   if (o.stats)
     {
       cleanup_free char *json = NULL;
@@ -125,9 +141,6 @@ cli_cmd_events (struct cli_global *g, int argc, char **argv)
         return cli_fail (g, &err);
       return cli_print (g, json, true);
     }
-  interval = parse_duration_ms (o.interval);
-  if (interval == 0)
-    return cli_error (g, "duration for --interval must be greater than 0: `%s`", o.interval);
   ret = ocirun_container_events (&ctx, interval, print_event, g, &err);
   if (ret == -EIO)
     return 1;

@@ -292,12 +292,21 @@ seccomp_listener_cb (void *data, int fd, ocirun_error_t *err)
   return child_expect (ch, SYNC_SECCOMP_DONE, NULL, err);
 }
 
-/* Marks every fd past the preserved ones close-on-exec, so that nothing of
- * the runtime's (or of whoever called it) reaches the container. */
 static int
-seal_fds (int preserve_fds, ocirun_error_t *err)
+cmp_int (const void *a, const void *b)
+{
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every fd past stdio and the preserved ones, except `keep` (the sync
+ * socket, exec.fifo: close-on-exec already). Closing, not just marking them
+ * close-on-exec, matters: until execve a cwd like /proc/self/fd/N from the
+ * config would otherwise reach a host directory (CVE-2024-21626). */
+static int
+seal_fds (int preserve_fds, int *keep, size_t nkeep, ocirun_error_t *err)
 {
   unsigned first = 3 + (preserve_fds > 0 ? preserve_fds : 0);
+  unsigned lo = first;
 
   for (int fd = 3; fd < (int)first; fd++)
     {
@@ -305,21 +314,33 @@ seal_fds (int preserve_fds, ocirun_error_t *err)
       if (flags >= 0 && (flags & FD_CLOEXEC))
         fcntl (fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
-  if (syscall (SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-    return 0;
-  /* Kernels before 5.11: walk /proc/self/fd. */
-  {
-    cleanup_dir DIR *d = opendir ("/proc/self/fd");
-    struct dirent *de;
-    if (d == NULL)
-      return ocirun_make_error (err, errno, "open /proc/self/fd");
-    while ((de = readdir (d)))
-      {
-        int fd = atoi (de->d_name);
-        if (fd >= (int)first && fd != dirfd (d))
-          fcntl (fd, F_SETFD, FD_CLOEXEC);
-      }
-  }
+  qsort (keep, nkeep, sizeof *keep, cmp_int);
+  for (size_t i = 0; i <= nkeep; i++)
+    {
+      unsigned hi = i < nkeep ? (unsigned)keep[i] : ~0U;
+      if (i < nkeep && (keep[i] < 0 || (unsigned)keep[i] < lo))
+        continue;
+      if (hi > lo && syscall (SYS_close_range, lo, i < nkeep ? hi - 1 : hi, 0) < 0)
+        {
+          /* Kernels before 5.11: walk /proc/self/fd. */
+          cleanup_dir DIR *d = opendir ("/proc/self/fd");
+          struct dirent *de;
+          if (d == NULL)
+            return ocirun_make_error (err, errno, "open /proc/self/fd");
+          while ((de = readdir (d)))
+            {
+              int fd = atoi (de->d_name);
+              bool kept = false;
+              for (size_t k = 0; k < nkeep; k++)
+                kept |= keep[k] == fd;
+              if (fd >= (int)first && fd != dirfd (d) && !kept)
+                close (fd);
+            }
+          return 0;
+        }
+      if (i < nkeep)
+        lo = hi + 1;
+    }
   return 0;
 }
 
@@ -454,8 +475,12 @@ static void __attribute__ ((noreturn)) init_main (struct child *ch)
       s->console_slave_fd = -1;
     }
 
-  if (seal_fds (c->preserve_fds, &err) < 0)
-    child_fail (ch, &err, 1);
+  {
+    int keep[] = { ch->sock, s->fifo_fd };
+    if (seal_fds (c->preserve_fds, keep, 2, &err) < 0)
+      child_fail (ch, &err, 1);
+    c->rootfs_fd = -1;
+  }
 
   ocirun_process_exec (cfg, cfg->process, true, &eh, &err);
   /* Only failures come back. Missing or non-executable commands get the
@@ -892,8 +917,11 @@ static void __attribute__ ((noreturn)) exec_final (struct ocirun_exec_spawn *e, 
       if (slave > 2)
         close (slave);
     }
-  if (seal_fds (e->preserve_fds, &err) < 0)
-    exec_child_fail (sock, &err, 1);
+  {
+    int keep[] = { sock };
+    if (seal_fds (e->preserve_fds, keep, 1, &err) < 0)
+      exec_child_fail (sock, &err, 1);
+  }
   /* The socket is close-on-exec: EOF without an error tells the parent the
    * execve succeeded. */
   ocirun_process_exec (e->config, e->process, false, NULL, &err);

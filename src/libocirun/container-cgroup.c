@@ -278,6 +278,12 @@ ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ociru
           if (ret < 0)
             break;
         }
+      if (oom && (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+        {
+          /* Nothing more will come from it; do not spin on it. */
+          ocirun_cgroup_oom_close (oom);
+          oom = NULL;
+        }
       if (p[0].revents & (POLLIN | POLLHUP))
         {
           ret = 0; /* the container stopped */

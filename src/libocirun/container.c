@@ -413,7 +413,8 @@ ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_con
         ocirun_debug (ctx->log, "container %s: cgroup %s: %s", ctx->id, l->st->cgroup_path, e->msg);
     }
   l->status = ocirun_state_status (l->dirfd, l->st, false);
-  if (l->status == OCIRUN_STATUS_RUNNING && l->cg)
+  /* runc pauses created containers too. */
+  if ((l->status == OCIRUN_STATUS_RUNNING || l->status == OCIRUN_STATUS_CREATED) && l->cg)
     {
       cleanup_error ocirun_error_t e = NULL;
       if (ocirun_cgroup_is_frozen (l->cg, &frozen, &e) == 0 && frozen)
@@ -496,7 +497,7 @@ ocirun_container_start (struct ocirun_context *ctx, ocirun_error_t *err)
     case OCIRUN_STATUS_STOPPED:
       return ocirun_make_error (err, -EINVAL, "cannot start a container that has stopped");
     case OCIRUN_STATUS_PAUSED:
-      return ocirun_make_error (err, -EINVAL, "cannot start a paused container");
+      return ocirun_make_error (err, -EINVAL, "cannot start a container in the paused state");
     default:
       return ocirun_make_error (err, -EINVAL, "cannot start an already running container");
     }

@@ -598,8 +598,14 @@ load_seccomp (const oci_seccomp *seccomp, struct ocirun_exec_hooks *hooks, ociru
 static int
 do_chdir (const char *cwd, ocirun_error_t *err)
 {
+  char buf[PATH_MAX];
+
   if (chdir (cwd) < 0)
     return ocirun_make_error (err, errno, "chdir to cwd (`%s`) set in config.json failed", cwd);
+  /* A cwd outside the container's root (reached through a leaked fd or a
+   * magic link) has no path from the root: getcwd says so. */
+  if (getcwd (buf, sizeof buf) == NULL || buf[0] != '/')
+    return ocirun_make_error (err, -EPERM, "cwd `%s` is outside the container's root filesystem", cwd);
   return 0;
 }
 

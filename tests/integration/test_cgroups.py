@@ -5,7 +5,6 @@ the same bundle), `update`, `pause`/`resume`, `events` (stats and OOM),
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +135,10 @@ def test_update_flags_and_stored_config(ocirun, bundle, cid):
     ocirun("update", "--pids-limit", "-1", cid)
     assert knob(pid, "pids", "pids.max") == "max"
     assert ocirun.state(cid)["status"] == "running"
+    # Commands that read the stored config still work with the new one.
+    assert ocirun("exec", cid, "true").rc == 0
+    assert json.loads((Path(ocirun.root) / cid / "config.json").read_text())["linux"]["resources"]["pids"] == {
+        "limit": -1}
 
 
 def test_update_resources_file(ocirun, runc, bundle, cid, tmp_path):
@@ -277,7 +280,8 @@ def test_events_stream_oom_and_exit(ocirun, bundle, cid, tmp_path):
     with open(out, "w") as f:
         p = ocirun.popen("events", "--interval", "300ms", cid, stdout=f, stderr=subprocess.STDOUT)
     try:
-        assert wait_for(lambda: '"type":"stats"' in out.read_text(), timeout=5)
+        assert wait_for(lambda: out.read_text().count('"type":"stats"') >= 2, timeout=5)
+        assert '"oom"' not in out.read_text()
         ocirun("exec", cid, "touch", "/tmp/go")
         assert wait_for(lambda: '{"type":"oom","id":"%s"}' % cid in out.read_text(), timeout=15), out.read_text()
         ocirun("kill", cid, "KILL")
@@ -334,3 +338,15 @@ def test_exec_cgroup(ocirun, bundle, cid):
     assert r.rc != 0 and "sub-cgroup must exist" in r.err
     r = ocirun("exec", "--cgroup", "nosuch:sub", cid, "true", check=False)
     assert r.rc != 0 and "nosuch:sub" in r.err
+
+
+@pytest.mark.parametrize("interval,msg", [
+    ("0s", "duration interval must be greater than 0"),
+    ("-1s", "duration interval must be greater than 0"),
+    ("abc", 'invalid value "abc" for flag -interval: parse error'),
+])
+def test_events_bad_interval(ocirun, runc, bundle, cid, interval, msg):
+    for rt in (ocirun, runc):
+        start(rt, bundle, cid)
+        r = rt("events", "--interval", interval, cid, check=False, timeout=10)
+        assert r.rc != 0 and msg in r.err.replace('\\"', '"'), (rt.name, r)

@@ -84,3 +84,18 @@ def test_rootless_run(unprivileged, rootfs, base_config, tmp_path):
     assert lines[1].split() == ["0", str(pw.pw_uid), "1"]
     # run deleted it: the state root exists and is empty.
     assert (run_dir / "ocirun").is_dir() and list((run_dir / "ocirun").iterdir()) == []
+
+
+def test_init_cwd_cannot_reach_host_fd(ocirun, bundle, cid):
+    """CVE-2024-21626 through config.json: process.cwd = /proc/self/fd/N must
+    never put the init in a host directory."""
+    host_hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else "no-such"
+    for n in range(3, 16):
+        bundle.process["cwd"] = f"/proc/self/fd/{n}"
+        bundle.sh("cat ../../../../../../etc/hostname 2>/dev/null; pwd").write()
+        r = ocirun.run(bundle, f"{cid}-{n}")
+        if r.rc == 0:
+            assert host_hostname not in r.out.splitlines(), (n, r.out)
+        else:
+            assert "cwd" in r.err, r.err
+        assert cid + f"-{n}" not in ocirun.ids()

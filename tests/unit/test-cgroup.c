@@ -754,6 +754,32 @@ test_v2 (const struct ocirun_cgroup_layout *v2)
     CHECK (ocirun_cgroup_pids (cg, &pids, &n, &err) == 0 && n == 2);
   }
 
+  /* exec --cgroup: a sub-cgroup by path; ".." never leaves the container's
+   * cgroup; no controller names on v2; the sub-cgroup must exist. */
+  {
+    char sub[4096];
+    char *one[] = { (char *)"sub" }, *up[] = { (char *)"../../.." }, *ctrl[] = { (char *)"pids:sub" },
+         *missing[] = { (char *)"nosuch" };
+    struct ocirun_cgroup *s = NULL;
+    snprintf (sub, sizeof sub, "%s/sub", d->abs);
+    CHECK (mkdir (sub, 0755) == 0);
+    CHECK (ocirun_cgroup_sub (cg, one, 1, &s, &err) == 0 && s && s->len == 1);
+    if (s)
+      CHECK_STREQ (s->dirs[0].abs, sub);
+    ocirun_cgroup_free (s);
+    s = NULL;
+    CHECK (ocirun_cgroup_sub (cg, up, 1, &s, &err) == 0 && s);
+    if (s)
+      CHECK_STREQ (s->dirs[0].abs, d->abs);
+    ocirun_cgroup_free (s);
+    s = NULL;
+    CHECK (ocirun_cgroup_sub (cg, ctrl, 1, &s, &err) < 0 && s == NULL && strstr (err->msg, "cgroup v2"));
+    ocirun_error_free (&err);
+    CHECK (ocirun_cgroup_sub (cg, missing, 1, &s, &err) < 0 && s == NULL && strstr (err->msg, "must exist"));
+    ocirun_error_free (&err);
+    CHECK (rmdir (sub) == 0);
+  }
+
   CHECK (ocirun_cgroup_freeze (cg, true, &err) == 0);
   CHECK_KNOB (d->abs, "cgroup.freeze", "1");
   CHECK (ocirun_cgroup_is_frozen (cg, &frozen, &err) == 0 && frozen);

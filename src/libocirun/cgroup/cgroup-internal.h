@@ -44,6 +44,7 @@ struct ocirun_cgroup
   char *stored_path;
   struct ocirun_logger *log;
   bool rootless;
+  struct ocirun_systemd_unit *systemd; /* the scope unit (systemd driver, systemd.c); NULL: cgroupfs */
 };
 
 /* Layout: the hierarchies mounted in this mount namespace (mountinfo), and

@@ -15,6 +15,7 @@
 #include <linux/magic.h>
 
 #include "cgroup-internal.h"
+#include "systemd.h"
 #include "../util.h"
 
 #define MANAGER_CGROUPFS "cgroupfs"
@@ -695,8 +696,8 @@ ocirun_cgroup_create (const struct ocirun_cgroup_request *req, struct ocirun_cgr
   int ret;
 
   *out = NULL;
-  if (req->systemd)
-    return ocirun_make_error (err, ENOTSUP, "systemd cgroup driver: not available yet");
+  if (req->systemd) /* systemd driver hook */
+    return ocirun_cgroup_systemd_create (req, out, err);
   ret = ocirun_cgroup_layout_detect (&layout, err);
   if (ret < 0 && req->rootless && (req->cgroups_path == NULL || *req->cgroups_path == '\0')
       && !ocirun_cgroup_resources_need_controllers (req->resources))
@@ -781,8 +782,8 @@ ocirun_cgroup_load (const char *path, const char *manager, struct ocirun_logger 
   int ret;
 
   *out = NULL;
-  if (manager && strcmp (manager, MANAGER_SYSTEMD) == 0)
-    return ocirun_make_error (err, ENOTSUP, "systemd cgroup driver: not available yet");
+  if (manager && strcmp (manager, MANAGER_SYSTEMD) == 0) /* systemd driver hook */
+    return ocirun_cgroup_systemd_load (path, log, out, err);
   ret = ocirun_cgroup_layout_detect (&layout, err);
   if (ret < 0)
     return ocirun_error_prefix (err, "cgroup");
@@ -812,7 +813,7 @@ ocirun_cgroup_path (struct ocirun_cgroup *cg)
 const char *
 ocirun_cgroup_manager (struct ocirun_cgroup *cg)
 {
-  return cg ? MANAGER_CGROUPFS : NULL;
+  return cg ? (cg->systemd ? MANAGER_SYSTEMD : MANAGER_CGROUPFS) : NULL;
 }
 
 void
@@ -824,6 +825,7 @@ ocirun_cgroup_free (struct ocirun_cgroup *cg)
     dir_clear (&cg->dirs[i]);
   free (cg->dirs);
   free (cg->stored_path);
+  ocirun_cgroup_systemd_free (cg->systemd); /* systemd driver hook */
   free (cg);
 }
 
@@ -1133,6 +1135,10 @@ int
 ocirun_cgroup_destroy (struct ocirun_cgroup *cg, ocirun_error_t *err)
 {
   int first = 0;
+
+  /* systemd driver hook: systemd removes the scope's cgroup itself. */
+  if (cg->systemd && (first = ocirun_cgroup_systemd_stop (cg, err)) < 0)
+    return first;
 
   for (size_t i = 0; i < cg->len; i++)
     {

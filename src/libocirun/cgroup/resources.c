@@ -391,10 +391,22 @@ cpu_v2 (struct ocirun_cgroup *cg, const oci_cpu *c, ocirun_error_t *err)
       char q[32];
       if (quota > 0)
         snprintf (q, sizeof q, "%" PRId64, quota);
-      else
+      else if (quota < 0)
         snprintf (q, sizeof q, "max");
-      /* The kernel's default period. */
-      ret = writef (d, R "cpu.quota", "cpu.max", hint, err, "%s %" PRIu64, q, period ? period : 100000);
+      else
+        {
+          /* Only the period changes (`update --cpu-period`): keep the
+           * quota in force. */
+          cleanup_free char *cur = NULL;
+          snprintf (q, sizeof q, "max");
+          if (ocirun_cgroup_read (d, "cpu.max", &cur, NULL) == 0 && strcspn (cur, " \n") < sizeof q)
+            snprintf (q, sizeof q, "%.*s", (int)strcspn (cur, " \n"), cur);
+        }
+      /* Without a period, the kernel keeps the one in force. */
+      if (period)
+        ret = writef (d, R "cpu.quota", "cpu.max", hint, err, "%s %" PRIu64, q, period);
+      else
+        ret = ocirun_cgroup_write (d, R "cpu.quota", "cpu.max", q, hint, err);
       if (ret < 0)
         return ret;
     }

@@ -652,7 +652,8 @@ ocirun_cgroup_oom_read (struct ocirun_cgroup_oom *o, unsigned *count)
   if (o->control >= 0)
     {
       uint64_t v;
-      if (read (o->fd, &v, sizeof v) == (ssize_t)sizeof v)
+      /* Removing the cgroup signals the eventfd too: that is no OOM. */
+      if (read (o->fd, &v, sizeof v) == (ssize_t)sizeof v && ocirun_cgroup_has_file (o->d, "cgroup.event_control"))
         *count = (unsigned)v;
     }
   else

@@ -1,0 +1,58 @@
+/* The systemd cgroup driver (--systemd-cgroup): the container's cgroup is a
+ * transient scope unit that systemd creates (StartTransientUnit over the
+ * system bus), with Delegate=yes and the limits systemd knows as unit
+ * properties; everything is then also written through the cgroupfs code,
+ * as runc does, so settings systemd has no property for still apply.
+ *
+ * linux.cgroupsPath is runc's "slice:prefix:name": the scope is
+ * "prefix-name.scope" in slice (system.slice when empty; "-" is the root
+ * slice). An empty cgroupsPath means ":ocirun:ID". */
+#ifndef OCIRUN_CGROUP_SYSTEMD_H
+#define OCIRUN_CGROUP_SYSTEMD_H
+
+#include "cgroup-internal.h"
+
+/* A unit property as sent to systemd: type 'b', 't' (uint64) or 'y' (the
+ * "ay" bitmask of AllowedCPUs/AllowedMemoryNodes). */
+struct ocirun_systemd_prop
+{
+  const char *name;
+  char type;
+  uint64_t u;
+  uint8_t *bytes;
+  size_t bytes_len;
+};
+
+struct ocirun_systemd_props
+{
+  struct ocirun_systemd_prop *p;
+  size_t len;
+};
+
+/* Splits cgroupsPath into the slice unit and the scope unit names. */
+int ocirun_systemd_parse_path (const char *cgroups_path, const char *id, char **slice, char **unit,
+                               ocirun_error_t *err);
+
+/* "a-b-c.slice" -> "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" -> "/". */
+int ocirun_systemd_expand_slice (const char *slice, char **out, ocirun_error_t *err);
+
+/* A cpuset list ("0-3,8") as systemd's byte mask (bit n of byte n/8). */
+int ocirun_systemd_cpuset_mask (const char *list, uint8_t **mask, size_t *len, ocirun_error_t *err);
+
+/* The unit properties for resources r on a host in mode (what systemd
+ * calls them differs between v1 and v2). */
+int ocirun_systemd_resource_props (const oci_resources *r, enum ocirun_cgroup_mode mode,
+                                   struct ocirun_systemd_props *out, ocirun_error_t *err);
+void ocirun_systemd_props_clear (struct ocirun_systemd_props *p);
+const struct ocirun_systemd_prop *ocirun_systemd_props_find (const struct ocirun_systemd_props *p, const char *name);
+
+/* The driver, called from cgroup.c. */
+int ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct ocirun_cgroup **out,
+                                  ocirun_error_t *err);
+int ocirun_cgroup_systemd_load (const char *path, struct ocirun_logger *log, struct ocirun_cgroup **out,
+                                ocirun_error_t *err);
+/* StopUnit (waiting for the job) and ResetFailedUnit. */
+int ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err);
+void ocirun_cgroup_systemd_free (struct ocirun_systemd_unit *u);
+
+#endif
