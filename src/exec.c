@@ -182,7 +182,13 @@ cli_cmd_exec (struct cli_global *g, int argc, char **argv)
   req.ignore_paused = o.ignore_paused;
 
   if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 || ocirun_container_exec (&ctx, &req, &status, &err) < 0)
-    ret = cli_fail (g, &err);
+    {
+      ret = cli_fail (g, &err);
+      /* runc exits 255 when the process could not be started (engines map
+       * the message to 126/127); other failures are 1. */
+      if (status == 255)
+        ret = 255;
+    }
   else
     /* Like runc: the process's exit status is ours (0 when detached). */
     ret = o.detach ? 0 : status;

@@ -244,7 +244,10 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   e.log = ctx->log;
   ret = ocirun_spawn_exec (&e, err);
   if (ret < 0)
-    return ocirun_error_prefix (err, "exec in container `%s`", ctx->id);
+    {
+      *exit_status = 255;
+      return ocirun_error_prefix (err, "exec in container `%s`", ctx->id);
+    }
   master = e.console_master;
   if (master >= 0 && req->console_socket)
     {

@@ -54,7 +54,8 @@ int ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_erro
 /* `exec`: a new process in a running container. Without process_file, the
  * container's own process is the base and the other fields override it, as
  * runc exec does. Without detach, *exit_status gets the process's exit
- * status (128+signal when killed). */
+ * status (128+signal when killed); when the process could not be started it
+ * is 255 (runc's exit code then) along with the error. */
 struct ocirun_exec_request
 {
   const char *process_file; /* --process: a runtime-spec process object */

@@ -116,15 +116,17 @@ def test_exec_detach_pid_file(running, tmp_path):
 def test_exec_missing_command(running, runc):
     rt, cid, _ = running
     r = rt("exec", cid, "no-such-cmd", check=False)
-    assert r.rc != 0 and "no-such-cmd" in r.err and "not found" in r.err
+    assert r.rc == 255 and "no-such-cmd" in r.err and "not found" in r.err
     r = rt("exec", cid, "/etc/passwd", check=False)
-    assert r.rc != 0 and "/etc/passwd" in r.err
+    assert r.rc == 255 and "/etc/passwd" in r.err
+    # Failures before the process is attempted keep exit code 1.
+    assert rt("exec", "no-such-container", "true", check=False).rc == 1
 
 
 def test_exec_missing_cwd_is_an_error(running):
     rt, cid, _ = running
     r = rt("exec", "--cwd", "/does/not/exist", cid, "true", check=False)
-    assert r.rc != 0 and "/does/not/exist" in r.err
+    assert r.rc == 255 and "/does/not/exist" in r.err
 
 
 def test_exec_cwd_cannot_reach_host_fd(running):
