@@ -88,6 +88,22 @@ in_user_namespace (void)
   return !(a == 0 && b == 0 && c == 4294967295UL);
 }
 
+/* Whether the default state root is under $XDG_RUNTIME_DIR, as runc decides:
+ * for a non-root user, and for root inside a user namespace (rootless podman
+ * runs the runtime there, as uid 0, without --root) unless $USER says root. */
+static bool
+use_xdg_runtime_dir (void)
+{
+  const char *user;
+
+  if (geteuid () != 0)
+    return true;
+  if (!in_user_namespace ())
+    return false;
+  user = getenv ("USER");
+  return user == NULL || strcmp (user, "root") != 0;
+}
+
 bool
 cli_rootless (struct cli_global *g)
 {
@@ -111,7 +127,7 @@ cli_init_context (struct cli_global *g, struct ocirun_context *ctx, const char *
   if (g->root == NULL)
     {
       if (g->default_root == NULL)
-        g->default_root = ocirun_default_root (geteuid () != 0);
+        g->default_root = ocirun_default_root (use_xdg_runtime_dir ());
       g->root = g->default_root;
     }
   ctx->root = g->root;

@@ -84,26 +84,14 @@ struct sync_msg
   char text[4000];
 };
 
+/* One message with an optional fd attached (SCM_RIGHTS). */
 static int
-sync_send (int fd, int type, int value, const char *text, int pass_fd)
+send_with_fd (int sock, const void *buf, size_t len, int pass_fd)
 {
-  struct sync_msg m = { .type = type, .value = value };
-  size_t len = offsetof (struct sync_msg, text);
-  struct iovec iov;
-  struct msghdr mh = { 0 };
+  struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
   char cbuf[CMSG_SPACE (sizeof (int))];
 
-  if (text)
-    {
-      size_t tl = strnlen (text, sizeof m.text - 1);
-      memcpy (m.text, text, tl);
-      m.text[tl] = '\0';
-      len += tl + 1;
-    }
-  iov.iov_base = &m;
-  iov.iov_len = len;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
   if (pass_fd >= 0)
     {
       struct cmsghdr *cm;
@@ -116,9 +104,25 @@ sync_send (int fd, int type, int value, const char *text, int pass_fd)
       cm->cmsg_len = CMSG_LEN (sizeof (int));
       memcpy (CMSG_DATA (cm), &pass_fd, sizeof (int));
     }
-  if (TEMP_FAILURE_RETRY_INT (sendmsg (fd, &mh, MSG_NOSIGNAL)) < 0)
+  if (TEMP_FAILURE_RETRY_INT (sendmsg (sock, &mh, MSG_NOSIGNAL)) < 0)
     return -errno;
   return 0;
+}
+
+static int
+sync_send (int fd, int type, int value, const char *text, int pass_fd)
+{
+  struct sync_msg m = { .type = type, .value = value };
+  size_t len = offsetof (struct sync_msg, text);
+
+  if (text)
+    {
+      size_t tl = strnlen (text, sizeof m.text - 1);
+      memcpy (m.text, text, tl);
+      m.text[tl] = '\0';
+      len += tl + 1;
+    }
+  return send_with_fd (fd, &m, len, pass_fd);
 }
 
 /* Returns the message type, 0 on EOF (the peer died), or -errno. */
@@ -593,10 +597,6 @@ forward_seccomp_listener (struct ocirun_spawn *s, int fd, ocirun_error_t *err)
   cleanup_free char *state = NULL;
   cleanup_close int sock = -1;
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  struct iovec iov;
-  struct msghdr mh = { 0 };
-  char cbuf[CMSG_SPACE (sizeof (int))];
-  struct cmsghdr *cm;
 
   if (sc == NULL || sc->listener_path == NULL)
     return ocirun_make_error (err, -EINVAL, "seccomp listener received but linux.seccomp.listenerPath is not set");
@@ -612,23 +612,25 @@ forward_seccomp_listener (struct ocirun_spawn *s, int fd, ocirun_error_t *err)
 
   /* The spec's container process state: the state plus fds and metadata. */
   {
-    cleanup_free char *st = ocirun_hook_state_json (s->c, "creating", s->pid);
-    xasprintf (&state, "{\"ociVersion\":\"%s\",\"fds\":[\"seccompFd\"],\"pid\":%d,\"metadata\":\"%s\",\"state\":%s}",
-               OCI_SPEC_VERSION, s->pid, sc->listener_metadata ? sc->listener_metadata : "", st);
+    char *fds[] = { (char *)"seccompFd", NULL };
+    oci_state st = { .oci_version = (char *)OCI_SPEC_VERSION,
+                     .id = (char *)s->c->id,
+                     .status = (char *)"creating",
+                     .pid = s->pid,
+                     .has_pid = true,
+                     .bundle = (char *)s->c->bundle,
+                     .annotations = s->c->config->annotations };
+    oci_container_process_state cps = { .oci_version = (char *)OCI_SPEC_VERSION,
+                                        .fds = fds,
+                                        .fds_len = 1,
+                                        .has_fds = true,
+                                        .pid = s->pid,
+                                        .has_pid = true,
+                                        .metadata = sc->listener_metadata,
+                                        .state = &st };
+    state = oci_container_process_state_to_json (&cps, 0, NULL);
   }
-  iov.iov_base = state;
-  iov.iov_len = strlen (state);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  memset (cbuf, 0, sizeof cbuf);
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
-  cm = CMSG_FIRSTHDR (&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cm), &lfd, sizeof (int));
-  if (TEMP_FAILURE_RETRY_INT (sendmsg (sock, &mh, MSG_NOSIGNAL)) < 0)
+  if (send_with_fd (sock, state, strlen (state), lfd) < 0)
     return ocirun_make_error (err, errno, "send the seccomp listener to `%s`", sc->listener_path);
   return 0;
 }

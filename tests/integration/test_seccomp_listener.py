@@ -41,7 +41,7 @@ def test_listener_gets_fd_and_state(ocirun, bundle, cid, tmp_path, nnp):
     bundle.linux["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": sock,
-        "listenerMetadata": "meta-data",
+        "listenerMetadata": 'meta "data"\n',
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
     }
     bundle.config["root"]["readonly"] = False
@@ -53,6 +53,6 @@ def test_listener_gets_fd_and_state(ocirun, bundle, cid, tmp_path, nnp):
     st = got["state"]
     assert len(got["fds"]) == 1
     assert st["fds"] == ["seccompFd"]
-    assert st["metadata"] == "meta-data"
+    assert st["metadata"] == 'meta "data"\n'
     assert st["state"]["id"] == cid and st["state"]["pid"] == st["pid"] > 0
     assert st["state"]["bundle"] == str(bundle.path)
