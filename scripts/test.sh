@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: C unit tests (make check), a short fuzzing run of the
-# config parser, and the pytest integration suite. Ends with pytest's summary
-# and a combined `N passed, N failed` line.
+# config parser, the pytest suites (integration; real engines end to end;
+# the pure cgroup v2 / systemd VMs), each in its own pytest run. Ends with a
+# combined `N passed, N failed` line.
 set -u
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
@@ -9,6 +10,7 @@ scripts/build.sh || exit 1
 
 failed=0
 passed=0
+skipped=0
 if make -C build -s check >build/check.log 2>&1; then
   passed=$((passed + 1)); echo "unit tests (make check): ok"
 else
@@ -21,22 +23,36 @@ else
   failed=$((failed + 1)); echo "fuzz smoke run: FAILED"; tail -n 40 build/fuzz.log
 fi
 
-OCIRUN="$PWD/build/ocirun" /usr/bin/python3 -m pytest -p no:cacheprovider tests/integration -q \
-  --junitxml=build/pytest.xml "$@"
-rc=$?
-if [ -f build/pytest.xml ]; then
-  set -- $(/usr/bin/python3 - <<'PY'
+# Each suite has its own conftest.py, so each gets its own pytest run.
+run_suite () {
+  name=$1
+  shift
+  echo "== $name"
+  OCIRUN="$PWD/build/ocirun" OCIRUN_BUILD="$PWD/build" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+    --junitxml="build/pytest-$name.xml" "$@"
+  rc=$?
+  if [ -f "build/pytest-$name.xml" ]; then
+    set -- $(/usr/bin/python3 - "build/pytest-$name.xml" <<'PY'
+import sys
 import xml.etree.ElementTree as ET
-r = ET.parse("build/pytest.xml").getroot()
+r = ET.parse(sys.argv[1]).getroot()
 s = r if r.tag == "testsuite" else r.find("testsuite")
 t, f, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
 print(t - f - e - sk, f + e, sk)
 PY
 )
-  passed=$((passed + $1)); failed=$((failed + $2)); skipped=$3
-else
-  failed=$((failed + 1)); skipped=0
-fi
-[ $rc -ne 0 ] && [ $rc -ne 5 ] && [ "$failed" -eq 0 ] && failed=1
+    passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+    # A crash or a usage error with no failed test still fails the run.
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$2" -eq 0 ] && failed=$((failed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+}
+
+rm -f build/pytest-*.xml
+run_suite integration tests/integration "$@"
+[ -d tests/e2e ] && run_suite e2e tests/e2e "$@"
+[ -d tests/vm ] && run_suite vm tests/vm "$@"
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

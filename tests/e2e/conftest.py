@@ -6,14 +6,10 @@ once per session and stopped and cleaned at the end.
 Every test takes `rt` ("runc" or "ocirun"): the same operation runs with
 Debian's runc as the control, so a failure only on ocirun is ours."""
 
-import itertools
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import images  # noqa: E402
-from engines import (RUNTIMES, Daemon, Result, ocirun_binary, remove_cgroup_tree, rmtree, run,  # noqa: E402
-                     runtime_binary, unmount_under, wait_for)
-
-TAG = f"ocirun-e2e-{os.getpid()}"
-_names = itertools.count()
+from engines import (RUNTIMES, TAG, Containerd, Daemon, Docker, Podman, ocirun_binary, podman_conf,  # noqa: E402
+                     remove_cgroup_tree, rmtree, runtime_binary, unique, unmount_under, wait_for)
 
 
 def pytest_generate_tests(metafunc):
@@ -33,14 +26,29 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("rt", RUNTIMES)
 
 
-def unique(prefix="e2e"):
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
-
-
 def _need(*bins):
     for b in bins:
         if not shutil.which(b, path="/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin"):
             pytest.skip(f"{b} not installed (scripts/install-deps.sh installs it)")
+
+
+def _containerd_run_dirs():
+    base = Path("/run/containerd")
+    return {str(base)} | {str(p) for p in base.glob("*") if p.is_dir()} if base.is_dir() else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fixed_run_dirs():
+    """ctr keeps its stdio FIFOs and every shim its socket under the fixed
+    /run/containerd: remove at the end what this session created there, if
+    empty (torn down after all the daemons)."""
+    before = _containerd_run_dirs()
+    yield
+    for p in sorted(_containerd_run_dirs() - before, key=len, reverse=True):
+        try:
+            os.rmdir(p)
+        except OSError:
+            pass
 
 
 @pytest.fixture(scope="session")
@@ -61,34 +69,6 @@ def rootfs_dir(e2e_dir):
 # ------------------------------------------------------------------ Docker
 
 
-class Docker:
-    """The docker CLI bound to one private dockerd."""
-
-    def __init__(self, name, sock, execroot, cgroup_parent):
-        self.name = name
-        self.sock = sock
-        self.execroot = Path(execroot)
-        self.cgroup_parent = cgroup_parent
-        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(Path(sock).parent / "cli"))
-        self.client = shutil.which("docker", path="/usr/bin:/usr/local/bin")
-
-    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, input=None):
-        what = f"{self.name} {op or args[0]} runtime={rt}"
-        return run([self.client] + list(args), what=what, check=check, timeout=timeout, input=input, env=self.env)
-
-    def cmd(self, *args):
-        """argv for running the client some other way (a pty)."""
-        return [self.client, "-H", f"unix://{self.sock}"] + list(args)
-
-    def inspect(self, name, fmt):
-        return self("inspect", "-f", fmt, name).out.strip()
-
-    @property
-    def runtime_root(self):
-        # dockerd 20.10 hands every runtime the same --root.
-        return self.execroot / "runtime-runc" / "moby"
-
-
 def _start_dockerd(d, name, config):
     d.mkdir(parents=True, exist_ok=True)
     (d / "daemon.json").write_text(json.dumps(config, indent=2))
@@ -97,7 +77,11 @@ def _start_dockerd(d, name, config):
             "-H", f"unix://{sock}", "--config-file", d / "daemon.json"]
     daemon = Daemon(name, argv, d / "dockerd.log")
     cli = Docker(name, sock, d / "exec", config.get("cgroup-parent", "/docker"))
-    daemon.wait_ready(lambda: sock.exists() and cli("version", check=False).rc == 0)
+    try:
+        daemon.wait_ready(lambda: sock.exists() and cli("version", check=False).rc == 0)
+    except BaseException:
+        daemon.stop()
+        raise
     return daemon, cli
 
 
@@ -105,7 +89,9 @@ def _stop_dockerd(daemon, cli):
     ids = cli("ps", "-aq", check=False).out.split()
     if ids:
         cli("rm", "-f", *ids, check=False, timeout=120)
-    left = daemon.stop()
+    # Every container is gone: so must be every runtime's state dir.
+    state_left = [str(p) for p in cli.runtime_root.glob("*")] if cli.runtime_root.is_dir() else []
+    left = daemon.stop() + [f"runtime state {p}" for p in state_left]
     cg = remove_cgroup_tree(cli.cgroup_parent)
     return left, cg
 
@@ -127,7 +113,7 @@ def docker(e2e_dir, image_archive):
     finally:
         left, cg = _stop_dockerd(daemon, cli)
         rmtree(e2e_dir / "docker")
-    assert not left, f"processes left in dockerd's namespace after stop: {left}"
+    assert not left, f"left after dockerd stopped (processes in its namespace, runtime state): {left}"
     assert not cg, f"cgroups left under {cli.cgroup_parent}: {cg}"
 
 
@@ -150,7 +136,7 @@ def docker_default(e2e_dir, image_archive):
     finally:
         left, cg = _stop_dockerd(daemon, cli)
         rmtree(e2e_dir / "docker-default")
-    assert not left, f"processes left in dockerd's namespace after stop: {left}"
+    assert not left, f"left after dockerd stopped (processes in its namespace, runtime state): {left}"
     assert not cg, f"cgroups left under {cli.cgroup_parent}: {cg}"
 
 
@@ -194,10 +180,12 @@ state = "{d}/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "{runc}"
+        Root = "{d}/runtime-root"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ocirun]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ocirun.options]
         BinaryName = "{ocirun}"
+        Root = "{d}/runtime-root"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{d}/cni"
@@ -212,23 +200,6 @@ CNI_CONFIG = {
         {"type": "loopback"},
     ],
 }
-
-
-class Containerd:
-    """ctr bound to the private containerd, in its own namespace."""
-
-    def __init__(self, d, sock):
-        self.dir = Path(d)
-        self.sock = sock
-        self.namespace = TAG  # ctr's cgroups are /<namespace>/<id>
-        self.ctr = shutil.which("ctr", path="/usr/bin:/usr/local/bin")
-
-    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, ns=None):
-        what = f"containerd/ctr {op or args[0]} runtime={rt}"
-        return run(self.cmd(*args, ns=ns), what=what, check=check, timeout=timeout)
-
-    def cmd(self, *args, ns=None):
-        return [self.ctr, "--address", self.sock, "-n", ns or self.namespace] + list(args)
 
 
 @pytest.fixture(scope="session")
@@ -263,57 +234,14 @@ def containerd(e2e_dir, image_archive):
                 c("container", "delete", cid, check=False, ns=ns)
         left = daemon.stop()
         cg = remove_cgroup_tree(f"/{TAG}") + remove_cgroup_tree(f"/{TAG}-cri")
+        state_left = [str(p) for p in (d / "runtime-root").glob("*/*")]
         rmtree(d)
     assert not left, f"processes left in containerd's namespace after stop: {left}"
     assert not cg, f"cgroups left: {cg}"
+    assert not state_left, f"runtime state left after every container was deleted: {state_left}"
 
 
 # ------------------------------------------------------------------ podman
-
-
-class Podman:
-    """podman with a private store, runroot, tmpdir and containers.conf."""
-
-    def __init__(self, d, conf, env=None, rootless=False):
-        self.dir = Path(d)
-        self.rootless = rootless
-        self.base = ["podman", "--root", self.dir / "root", "--runroot", self.dir / "runroot",
-                     "--storage-driver", "vfs", "--tmpdir", self.dir / "tmp", "--cgroup-manager", "cgroupfs",
-                     "--events-backend", "file"]
-        self.env = dict(env or os.environ, CONTAINERS_CONF=str(conf))
-        self.cgroup_parent = f"/{TAG}-podman"
-        self.prefix = []
-
-    def runtime_args(self, rt):
-        return ["--runtime", runtime_binary(rt)] if rt else []
-
-    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, input=None):
-        what = f"podman{' (rootless)' if self.rootless else ''} {op or args[0]} runtime={rt}"
-        return run(self.cmd(*args, rt=rt), what=what, check=check, timeout=timeout, input=input, env=self.env)
-
-    def cmd(self, *args, rt=None):
-        return self.prefix + self.base + self.runtime_args(rt) + list(args)
-
-
-def podman_conf(path, netns="none"):
-    # Without CAP_SYS_RESOURCE no runtime can raise RLIMIT_NOFILE/NPROC to
-    # podman's defaults (1048576/32768 for nofile): stay within this host's
-    # hard limits. netns=none: no CNI bridge on the host's network.
-    import resource
-
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-    lim = lambda v: "unlimited" if v == resource.RLIM_INFINITY else str(v)  # noqa: E731
-    Path(path).write_text(
-        "[containers]\n"
-        f'default_ulimits = ["nofile={lim(nofile)}:{lim(nofile)}", "nproc={lim(nproc)}:{lim(nproc)}"]\n'
-        f'netns = "{netns}"\n'
-        "[network]\n"
-        f'network_config_dir = "{Path(path).parent / "net"}"\n'
-        "[engine]\n"
-        'events_logger = "file"\n'
-    )
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -380,6 +308,10 @@ def cri_stubs(e2e_dir):
 @pytest.fixture(scope="session")
 def cri(containerd, cri_stubs):
     import grpc
+
+    for plugin in ("bridge", "host-local", "loopback"):
+        if not Path("/usr/lib/cni", plugin).exists():
+            pytest.skip(f"CNI plugin /usr/lib/cni/{plugin} missing (containernetworking-plugins)")
 
     pb, rpc = cri_stubs
     ch = grpc.insecure_channel(f"unix://{containerd.sock}")

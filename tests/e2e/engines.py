@@ -2,6 +2,7 @@
 commands with readable failures, a pty runner for `-it`, private daemons
 (dockerd, containerd) and their cleanup."""
 
+import itertools
 import os
 import pty
 import select
@@ -17,9 +18,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/runc"
 RUNTIMES = ("runc", "ocirun")
+# Names this session gives cgroup parents, ctr namespaces and containers.
+TAG = f"ocirun-e2e-{os.getpid()}"
+_names = itertools.count()
 
-# ocirun commands another helper is still writing print "<cmd> is not
-# implemented yet"; a test that hits one is an expected failure until then.
+# An ocirun command still being written prints "<cmd> is not implemented
+# yet"; a test that hits one is an expected failure (xfail) until then.
 NOT_IMPLEMENTED = "not implemented yet"
 
 
@@ -140,11 +144,12 @@ class Daemon:
         # `unshare` without --fork execs, and so does `sh -c exec`: the pid we
         # get is the daemon's. lo is brought up for daemons that listen on
         # 127.0.0.1 (containerd's CRI streaming server).
-        script = 'ip link set lo up && exec "$@"'
+        script = '{ ip link set lo up || busybox ip link set lo up; } && exec "$@"'
         self.log = open(self.logfile, "w")
         self.proc = subprocess.Popen(
             ["unshare", "-m", "-n", "--propagation", "private", "sh", "-c", script, "sh"] + [str(a) for a in argv],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent)
         self.mntns = None
 
     def wait_ready(self, pred, timeout=60):
@@ -152,19 +157,20 @@ class Daemon:
         while time.time() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
-            if self.mntns is None:
-                try:
-                    self.mntns = os.readlink(f"/proc/{self.proc.pid}/ns/mnt")
-                except OSError:
-                    pass
             if pred():
-                try:
-                    self.mntns = os.readlink(f"/proc/{self.proc.pid}/ns/mnt")
-                except OSError:
-                    pass
+                self.mntns = self._own_mntns()
                 return
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.tail()}")
+
+    def _own_mntns(self):
+        """The daemon's mount namespace, or None unless it is certainly a
+        namespace of its own (never ours: the cleanup kills by it)."""
+        try:
+            ns = os.readlink(f"/proc/{self.proc.pid}/ns/mnt")
+        except OSError:
+            return None
+        return None if ns == os.readlink("/proc/self/ns/mnt") else ns
 
     def tail(self, n=30):
         try:
@@ -192,8 +198,13 @@ class Daemon:
     def stop(self, timeout=30):
         """SIGTERM, then SIGKILL; then kills by pid what was in the daemon's
         mount namespace and is still there. Returns those leftovers."""
+        # Snapshot while the daemon is alive: it pins its namespace, whose
+        # inode number may be reused once it is gone.
+        self.mntns = self._own_mntns() if self.proc.poll() is None else None
         before = self.processes_in_ns()
         before.pop(self.proc.pid, None)
+        if 1 in before or len(before) > 300:  # not a daemon's own namespace
+            before = {}
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -218,6 +229,15 @@ class Daemon:
                 pass
         self.log.close()
         return left
+
+
+def _die_with_parent():
+    """SIGTERM to the daemon if pytest dies without tearing down (a timeout
+    kill): no dockerd outlives the test run."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _start_time(pid):
@@ -273,3 +293,109 @@ def rmtree(path):
     failed teardown."""
     unmount_under(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def unique(prefix="e2e"):
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+# ------------------------------------------------------------ engine CLIs
+
+
+class Docker:
+    """The docker CLI bound to one private dockerd."""
+
+    def __init__(self, name, sock, execroot, cgroup_parent):
+        self.name = name
+        self.sock = sock
+        self.execroot = Path(execroot)
+        self.cgroup_parent = cgroup_parent
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(Path(sock).parent / "cli"))
+        self.client = shutil.which("docker", path="/usr/bin:/usr/local/bin")
+
+    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, input=None):
+        what = f"{self.name} {op or args[0]} runtime={rt}"
+        return run([self.client] + list(args), what=what, check=check, timeout=timeout, input=input, env=self.env)
+
+    def cmd(self, *args):
+        """argv for running the client some other way (a pty)."""
+        return [self.client, "-H", f"unix://{self.sock}"] + list(args)
+
+    def inspect(self, name, fmt):
+        return self("inspect", "-f", fmt, name).out.strip()
+
+    @property
+    def runtime_root(self):
+        # dockerd 20.10 hands every runtime the same --root.
+        return self.execroot / "runtime-runc" / "moby"
+
+
+class Containerd:
+    """ctr bound to the private containerd, in its own namespace."""
+
+    def __init__(self, d, sock):
+        self.dir = Path(d)
+        self.sock = sock
+        self.namespace = TAG  # ctr's cgroups are /<namespace>/<id>
+        self.ctr = shutil.which("ctr", path="/usr/bin:/usr/local/bin")
+
+    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, ns=None):
+        what = f"containerd/ctr {op or args[0]} runtime={rt}"
+        return run(self.cmd(*args, ns=ns), what=what, check=check, timeout=timeout)
+
+    def cmd(self, *args, ns=None):
+        return [self.ctr, "--address", self.sock, "-n", ns or self.namespace] + list(args)
+
+    def run_args(self, rt):
+        """`ctr run` options selecting runtime `rt`: the runc v2 shim with
+        its BinaryName, and a private runtime --root."""
+        return ["--runc-binary", runtime_binary(rt), "--runc-root", str(self.dir / "runtime-root")]
+
+
+class Podman:
+    """podman with a private store, runroot, tmpdir and containers.conf."""
+
+    def __init__(self, d, conf, env=None, rootless=False):
+        self.dir = Path(d)
+        self.rootless = rootless
+        self.base = ["podman", "--root", self.dir / "root", "--runroot", self.dir / "runroot",
+                     "--storage-driver", "vfs", "--tmpdir", self.dir / "tmp", "--cgroup-manager", "cgroupfs",
+                     "--events-backend", "file"]
+        self.env = dict(env or os.environ, CONTAINERS_CONF=str(conf))
+        self.cgroup_parent = f"/{TAG}-podman"
+        self.prefix = []
+
+    def runtime_args(self, rt):
+        return ["--runtime", runtime_binary(rt)] if rt else []
+
+    def __call__(self, *args, rt=None, op=None, check=True, timeout=60, input=None):
+        what = f"podman{' (rootless)' if self.rootless else ''} {op or args[0]} runtime={rt}"
+        return run(self.cmd(*args, rt=rt), what=what, check=check, timeout=timeout, input=input, env=self.env)
+
+    def cmd(self, *args, rt=None):
+        return self.prefix + self.base + self.runtime_args(rt) + list(args)
+
+
+def podman_conf(path, netns="none"):
+    # Without CAP_SYS_RESOURCE no runtime can raise RLIMIT_NOFILE/NPROC to
+    # podman's defaults (nofile 1048576): stay within this host's hard limits
+    # (and at most 20000/32768, below what podman keeps for its own
+    # processes). netns=none: no CNI bridge on the host's network.
+    import resource
+
+    def lim(which, cap):
+        hard = resource.getrlimit(which)[1]
+        return cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+
+    nofile = lim(resource.RLIMIT_NOFILE, 20000)
+    nproc = lim(resource.RLIMIT_NPROC, 32768)
+    Path(path).write_text(
+        "[containers]\n"
+        f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+        f'netns = "{netns}"\n'
+        "[network]\n"
+        f'network_config_dir = "{Path(path).parent / "net"}"\n'
+        "[engine]\n"
+        'events_logger = "file"\n'
+    )
+    return path

@@ -48,7 +48,7 @@ def test_detached_logs_exec_kill_stop_rm(docker, dnames, rt):
     assert r.out.split() == ["1000", "/tmp", "bar"], f"[docker exec runtime={rt}] {r}"
 
     rc, out = run_in_pty(docker.cmd("exec", "-it", n, "sh", "-c", TTY + "exit 5"),
-                         what=f"docker exec -it runtime={rt}")
+                         what=f"docker exec -it runtime={rt}", env=docker.env)
     assert rc == 5, f"[docker exec -it runtime={rt}] rc={rc} out={out!r}"
     assert "/dev/pts/" in out and "size=40 100" in out, f"[docker exec -it runtime={rt}] no terminal: {out!r}"
 
@@ -79,7 +79,7 @@ def test_stop_kills_after_timeout(docker, dnames, rt):
 
 def test_it_run_through_pty(docker, dnames, rt):
     rc, out = run_in_pty(docker.cmd("run", "--rm", "-it", "--name", dnames(), "--network", "none", *rt_args(rt), BB,
-                                    "sh", "-c", TTY + "exit 6"), what=f"docker run -it runtime={rt}")
+                                    "sh", "-c", TTY + "exit 6"), what=f"docker run -it runtime={rt}", env=docker.env)
     assert rc == 6 and "/dev/pts/0" in out and "size=40 100" in out, f"[docker run -it runtime={rt}] rc={rc} {out!r}"
 
 
@@ -157,6 +157,15 @@ OPTION_CASES = [
     ("env-workdir", ["-e", "FOO=bar", "-w", "/tmp"], "echo $FOO; pwd", "bar\n/tmp"),
     ("oom-score-adj", ["--oom-score-adj", "500"], "cat /proc/self/oom_score_adj", "500"),
     ("shm-size", ["--shm-size", "8m"], "grep /dev/shm /proc/mounts", "size=8192k"),
+    ("cgroupns-private", ["--cgroupns", "private"], "grep pids /proc/self/cgroup", ":pids:/\n"),
+    ("device", ["--device", "/dev/null:/dev/mynull"], "echo x > /dev/mynull && stat -c '%F %t:%T' /dev/mynull",
+     "character special file 1:3"),
+    ("device-cgroup-rule", ["--device-cgroup-rule", "c 1:3 rwm"], "cat /sys/fs/cgroup/devices/devices.list", "c 1:3 rwm"),
+    ("cpuset-shares", ["--cpuset-cpus", "0", "--cpu-shares", "512", "--memory-reservation", "32m"],
+     "cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+     f"0\n512\n{32 << 20}"),
+    ("mount-tmpfs", ["--mount", "type=tmpfs,destination=/tm,tmpfs-size=2m,tmpfs-mode=0700"], "grep ' /tm ' /proc/mounts",
+     "size=2048k,mode=700"),
 ]
 
 
@@ -253,3 +262,29 @@ def test_default_runtime(docker_default, rt):
         assert r.rc == 4, r
     finally:
         d("rm", "-f", n, check=False)
+
+
+def test_stdin_passthrough(docker, dnames, rt):
+    r = docker("run", "--rm", "-i", "--name", dnames(), "--network", "none", *rt_args(rt), BB, "sh", "-c",
+               "cat; echo end", input="line1\nline2\n", rt=rt, op="run -i")
+    assert r.out == "line1\nline2\nend\n", f"[docker run -i runtime={rt}] {r}"
+
+
+def test_join_namespaces_of_another_container(docker, dnames, rt):
+    """--network/--ipc/--pid container:X: the runtime joins X's namespaces by
+    path; restart, exec -d and wait on the same container."""
+    base = dnames()
+    docker("run", "-d", "--name", base, "--ipc", "shareable", "--network", "none", *rt_args(rt), BB, "sleep", "1000",
+           rt=rt, op="run -d")
+    want = docker("exec", base, "sh", "-c", "for n in net ipc pid; do readlink /proc/1/ns/$n; done").out
+    r = docker("run", "--rm", "--name", dnames(), *rt_args(rt), "--network", f"container:{base}", "--ipc",
+               f"container:{base}", "--pid", f"container:{base}", BB, "sh", "-c",
+               "for n in net ipc pid; do readlink /proc/self/ns/$n; done; tr '\\0' ' ' < /proc/1/cmdline",
+               rt=rt, op="run --network/--ipc/--pid container:X")
+    assert r.out == want + "sleep 1000 ", f"[docker run container:X runtime={rt}] {r.out!r} vs {want!r}"
+    docker("restart", "-t", "1", base, rt=rt, op="restart")
+    assert docker.inspect(base, "{{.State.Status}}") == "running"
+    docker("exec", "-d", base, "sh", "-c", "echo detached > /tmp/d", rt=rt, op="exec -d")
+    assert wait_for(lambda: docker("exec", base, "cat", "/tmp/d", check=False).out == "detached\n")
+    docker("kill", base, rt=rt, op="kill")
+    assert docker("wait", base, rt=rt, op="wait").out.strip() == "137"
