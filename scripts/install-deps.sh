@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential autoconf automake pkg-config python3 python3-pytest go-md2man clang clang-format
 libyajl-dev libseccomp-dev libcap-dev libsystemd-dev busybox-static runc crun iproute2 procps
 python3-pytest-timeout docker.io containerd podman uidmap python3-grpcio python3-grpc-tools protobuf-compiler
-qemu-system-x86 linux-image-amd64 debootstrap cpio"
+qemu-system-x86 linux-image-amd64 debootstrap cpio time"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -515,7 +515,9 @@ test_v1_errors (void)
 {
   expect_create_error ("{\"unified\":{\"memory.max\":\"1\"}}", "linux.resources.unified: cannot be used on cgroup v1",
                        false);
-  expect_create_error (NULL, "systemd cgroup driver: not available yet", true);
+  /* The systemd driver wants runc's slice:prefix:name form. */
+  expect_create_error (NULL, "systemd cgroup driver: expected linux.cgroupsPath to be of format \"slice:prefix:name\"",
+                       true);
   if (!exists ("/sys/fs/cgroup/net_cls"))
     expect_create_error ("{\"network\":{\"classID\":1048577}}",
                          "linux.resources.network.classID: the net_cls controller is not mounted", false);
