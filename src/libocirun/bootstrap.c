@@ -480,8 +480,8 @@ static void __attribute__ ((noreturn)) init_main (struct child *ch)
     }
 
   {
-    int keep[] = { ch->sock, s->fifo_fd };
-    if (seal_fds (c->preserve_fds, keep, 2, &err) < 0)
+    int keep[] = { ch->sock, s->fifo_fd, s->done_fd };
+    if (seal_fds (c->preserve_fds, keep, 3, &err) < 0)
       child_fail (ch, &err, 1);
     c->rootfs_fd = -1;
   }

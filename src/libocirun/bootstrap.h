@@ -18,6 +18,7 @@ struct ocirun_spawn
   struct ocirun_ns_plan *plan;
   struct ocirun_cgroup *cg; /* may be NULL (rootless without cgroups) */
   int fifo_fd;              /* O_RDWR|O_CLOEXEC on exec.fifo: the init blocks reading it */
+  int done_fd;              /* O_RDWR|O_CLOEXEC on exec.done (poststart hooks), or -1 */
   int console_slave_fd;     /* set by the child: its pty slave, or -1 */
   bool want_console;        /* process.terminal: the init opens a pty in the container's devpts */
   int console_master;       /* out: the pty master the init sent back, or -1 */

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 
 #define STATE_CONFIG "config.json"
 #define EXEC_FIFO "exec.fifo"
+/* Exists only with poststart hooks: the init holds it open until execve. */
+#define EXEC_DONE "exec.done"
 
 static int
 pidfd_open_ (pid_t pid)
@@ -162,15 +165,35 @@ remove_state_dir (const char *root, const char *id)
   return ocirun_state_remove (root, id, &e);
 }
 
+static oci_map_string *
+copy_annotations (const oci_map_string *src)
+{
+  oci_map_string *m;
+
+  if (src == NULL || src->len == 0)
+    return NULL;
+  m = xmalloc0 (sizeof *m);
+  m->keys = xmalloc0 ((src->len + 1) * sizeof (char *));
+  m->values = xmalloc0 ((src->len + 1) * sizeof (char *));
+  for (size_t i = 0; i < src->len; i++)
+    {
+      m->keys[i] = xstrdup (src->keys[i]);
+      m->values[i] = xstrdup (src->values[i]);
+    }
+  m->len = src->len;
+  return m;
+}
+
 static int
-create_container (struct ocirun_context *ctx, bool foreground, struct created *out, ocirun_error_t *err)
+create_container (struct ocirun_context *ctx, bool foreground, struct created *out, struct ocirun_loaded *keep,
+                  ocirun_error_t *err)
 {
   cleanup_free char *bundle = NULL, *config_path = NULL, *config_text = NULL, *rootfs = NULL;
   cleanup_free char *state_dir = NULL;
   cleanup_config oci_config *cfg = NULL;
   cleanup_status oci_container_status *st = NULL;
   cleanup_cgroup struct ocirun_cgroup *cg = NULL;
-  cleanup_close int dirfd = -1, fifo_fd = -1, master = -1;
+  cleanup_close int dirfd = -1, fifo_fd = -1, done_fd = -1, master = -1;
   struct ocirun_ns_plan plan = { 0 };
   struct ocirun_container c = { 0 };
   struct ocirun_spawn sp = { 0 };
@@ -269,6 +292,20 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
       ret = ocirun_make_error (err, errno, "open `%s/%s`", state_dir, EXEC_FIFO);
       goto out;
     }
+  if (cfg->hooks && cfg->hooks->poststart_len)
+    {
+      if (mkfifoat (dirfd, EXEC_DONE, 0600) < 0)
+        {
+          ret = ocirun_make_error (err, errno, "mkfifo `%s/%s`", state_dir, EXEC_DONE);
+          goto out;
+        }
+      done_fd = openat (dirfd, EXEC_DONE, O_RDWR | O_CLOEXEC);
+      if (done_fd < 0)
+        {
+          ret = ocirun_make_error (err, errno, "open `%s/%s`", state_dir, EXEC_DONE);
+          goto out;
+        }
+    }
 
   {
     struct ocirun_cgroup_request req = { .id = ctx->id,
@@ -288,6 +325,7 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
   sp.plan = &plan;
   sp.cg = cg;
   sp.fifo_fd = fifo_fd;
+  sp.done_fd = done_fd;
   sp.console_slave_fd = -1;
   sp.want_console = cfg->process->terminal;
   sp.console_master = -1;
@@ -319,7 +357,10 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
     {
       st->cgroup_path = xstrdup (ocirun_cgroup_path (cg));
       st->cgroup_manager = xstrdup (ocirun_cgroup_manager (cg));
+      st->freezer_dir = xstrdup (ocirun_cgroup_freezer_dir (cg));
     }
+  /* state and list show the annotations without parsing the config. */
+  st->annotations = copy_annotations (cfg->annotations);
   st->intel_rdt_group = steal_pointer (&sp.intelrdt_group);
   st->detached = ctx->detach || !foreground;
   st->has_detached = true;
@@ -336,6 +377,15 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
 
   if (foreground && master >= 0 && ctx->console_socket == NULL)
     out->pty_master = steal_fd (&master);
+  if (keep)
+    {
+      /* `run` goes on to start it: hand over what is loaded (and the lock). */
+      keep->dirfd = steal_fd (&dirfd);
+      keep->st = steal_pointer (&st);
+      keep->config = steal_pointer (&cfg);
+      keep->cg = steal_pointer (&cg);
+      keep->status = OCIRUN_STATUS_CREATED;
+    }
   ret = 0;
 
 out:
@@ -365,7 +415,7 @@ int
 ocirun_container_create (struct ocirun_context *ctx, ocirun_error_t *err)
 {
   struct created cr;
-  return create_container (ctx, false, &cr, err);
+  return create_container (ctx, false, &cr, NULL, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -386,9 +436,11 @@ ocirun_loaded_free (struct ocirun_loaded *l)
   l->dirfd = -1;
 }
 
-int
-ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_config, struct ocirun_loaded *l,
-                       ocirun_error_t *err)
+/* want_cgroup: load the container's cgroup (commands that act on it);
+ * without it, paused is read from the freezer directory stored at create. */
+static int
+load_state (struct ocirun_context *ctx, bool exclusive, bool want_config, bool want_cgroup, struct ocirun_loaded *l,
+            ocirun_error_t *err)
 {
   bool frozen = false;
   int ret;
@@ -404,7 +456,7 @@ ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_con
   if (ret < 0)
     return ret;
 
-  if (l->st->cgroup_path && l->st->cgroup_path[0])
+  if (want_cgroup && l->st->cgroup_path && l->st->cgroup_path[0])
     {
       cleanup_error ocirun_error_t e = NULL;
       /* A cgroup that vanished (host reboot of the hierarchy, manual
@@ -414,10 +466,15 @@ ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_con
     }
   l->status = ocirun_state_status (l->dirfd, l->st, false);
   /* runc pauses created containers too. */
-  if ((l->status == OCIRUN_STATUS_RUNNING || l->status == OCIRUN_STATUS_CREATED) && l->cg)
+  if (l->status == OCIRUN_STATUS_RUNNING || l->status == OCIRUN_STATUS_CREATED)
     {
       cleanup_error ocirun_error_t e = NULL;
-      if (ocirun_cgroup_is_frozen (l->cg, &frozen, &e) == 0 && frozen)
+      int r = 1;
+      if (l->cg)
+        r = ocirun_cgroup_is_frozen (l->cg, &frozen, &e);
+      else if (l->st->freezer_dir)
+        r = ocirun_cgroup_dir_is_frozen (l->st->freezer_dir, &frozen, &e);
+      if (r == 0 && frozen)
         l->status = OCIRUN_STATUS_PAUSED;
     }
 
@@ -433,6 +490,13 @@ ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_con
         return ret;
     }
   return 0;
+}
+
+int
+ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_config, struct ocirun_loaded *l,
+                       ocirun_error_t *err)
+{
+  return load_state (ctx, exclusive, want_config, true, l, err);
 }
 
 static void
@@ -453,8 +517,14 @@ container_from_loaded (struct ocirun_context *ctx, struct ocirun_loaded *l, stru
 static int
 release_init (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_t *err)
 {
-  cleanup_close int fd = -1;
+  cleanup_close int fd = -1, done = -1;
   struct ocirun_container c;
+  bool poststart = l->config->hooks && l->config->hooks->poststart_len;
+
+  /* poststart hooks run once the process is executed (runtime-spec): the
+   * init's close-on-exec writer of exec.done goes away exactly then. */
+  if (poststart)
+    done = openat (l->dirfd, EXEC_DONE, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
   fd = openat (l->dirfd, EXEC_FIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
@@ -467,6 +537,14 @@ release_init (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_
     return ocirun_make_error (err, errno, "write exec.fifo");
   if (unlinkat (l->dirfd, EXEC_FIFO, 0) < 0)
     return ocirun_make_error (err, errno, "remove exec.fifo");
+  if (done >= 0)
+    {
+      struct pollfd p = { .fd = done, .events = POLLIN };
+      /* POLLHUP when the last writer (the init) is gone: execve, or death. */
+      while (TEMP_FAILURE_RETRY_INT (poll (&p, 1, -1)) >= 0 && !(p.revents & (POLLHUP | POLLERR)))
+        ;
+      unlinkat (l->dirfd, EXEC_DONE, 0);
+    }
 
   container_from_loaded (ctx, l, &c);
   if (l->config->hooks && l->config->hooks->poststart_len)
@@ -486,7 +564,7 @@ int
 ocirun_container_start (struct ocirun_context *ctx, ocirun_error_t *err)
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
-  int ret = ocirun_load_container (ctx, true, true, &l, err);
+  int ret = load_state (ctx, true, true, false, &l, err);
 
   if (ret < 0)
     return ret;
@@ -742,16 +820,13 @@ ocirun_container_run (struct ocirun_context *ctx, int *exit_status, ocirun_error
   int ret;
 
   *exit_status = 0;
-  ret = create_container (ctx, !ctx->detach, &cr, err);
-  if (ret < 0)
-    return ret;
-  master = cr.pty_master;
-
   {
     cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
-    ret = ocirun_load_container (ctx, true, true, &l, err);
-    if (ret == 0)
-      ret = release_init (ctx, &l, err);
+    ret = create_container (ctx, !ctx->detach, &cr, &l, err);
+    if (ret < 0)
+      return ret;
+    master = cr.pty_master;
+    ret = release_init (ctx, &l, err);
     if (ret < 0)
       {
         cleanup_error ocirun_error_t e = NULL;
@@ -787,19 +862,8 @@ runc_state_from (struct ocirun_loaded *l)
   s->rootfs = xstrdup (l->st->rootfs);
   s->created = xstrdup (l->st->created);
   s->owner = xstrdup (l->st->owner ? l->st->owner : "");
-  if (l->config && l->config->annotations && l->config->annotations->len)
-    {
-      oci_map_string *src = l->config->annotations, *m = xmalloc0 (sizeof *m);
-      m->keys = xmalloc0 ((src->len + 1) * sizeof (char *));
-      m->values = xmalloc0 ((src->len + 1) * sizeof (char *));
-      for (size_t i = 0; i < src->len; i++)
-        {
-          m->keys[i] = xstrdup (src->keys[i]);
-          m->values[i] = xstrdup (src->values[i]);
-        }
-      m->len = src->len;
-      s->annotations = m;
-    }
+  s->annotations
+      = copy_annotations (l->st->annotations ? l->st->annotations : (l->config ? l->config->annotations : NULL));
   return s;
 }
 
@@ -807,7 +871,7 @@ int
 ocirun_container_state (struct ocirun_context *ctx, oci_runc_state **out, ocirun_error_t *err)
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
-  int ret = ocirun_load_container (ctx, false, true, &l, err);
+  int ret = load_state (ctx, false, false, false, &l, err);
 
   if (ret < 0)
     return ret;
@@ -845,14 +909,29 @@ ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocir
       if (de->d_name[0] == '.')
         continue;
       sub.id = de->d_name;
-      if (ocirun_load_container (&sub, false, true, &l, &e) < 0)
+      if (load_state (&sub, false, false, false, &l, &e) < 0)
         continue; /* being created or deleted right now */
       if (out->len == cap)
         {
           cap = cap ? cap * 2 : 16;
           out->items = xrealloc (out->items, cap * sizeof *out->items);
         }
-      out->items[out->len++] = runc_state_from (&l);
+      out->items[out->len] = runc_state_from (&l);
+      /* runc shows who owns the state directory. */
+      {
+        struct stat sb;
+        struct passwd pw, *res = NULL;
+        char buf[1024];
+        if (fstat (l.dirfd, &sb) == 0)
+          {
+            free (out->items[out->len]->owner);
+            if (getpwuid_r (sb.st_uid, &pw, buf, sizeof buf, &res) == 0 && res)
+              out->items[out->len]->owner = xstrdup (res->pw_name);
+            else
+              xasprintf (&out->items[out->len]->owner, "#%u", (unsigned)sb.st_uid);
+          }
+      }
+      out->len++;
     }
   if (out->len)
     qsort (out->items, out->len, sizeof *out->items, cmp_state);

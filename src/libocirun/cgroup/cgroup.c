@@ -1076,6 +1076,12 @@ ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, 
 {
   if (resources == NULL)
     return 0;
+  if (cg->systemd) /* systemd driver hook */
+    {
+      int ret = ocirun_cgroup_systemd_update (cg, resources, err);
+      if (ret < 0)
+        return ret;
+    }
   return ocirun_cgroup_apply_resources (cg, resources, false, NULL, 0, err);
 }
 

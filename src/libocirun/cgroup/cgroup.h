@@ -57,6 +57,13 @@ int ocirun_cgroup_unified_fd (struct ocirun_cgroup *cg);
  * directory fds it inherited. */
 int ocirun_cgroup_enter_self (struct ocirun_cgroup *cg, bool skip_unified, ocirun_error_t *err);
 
+/* The directory whose freezer says whether the container is paused (v1
+ * freezer hierarchy, or the cgroup2 directory), stored at create so that
+ * `state` and `list` need not load the whole cgroup; and the check itself
+ * from that path alone. */
+const char *ocirun_cgroup_freezer_dir (struct ocirun_cgroup *cg);
+int ocirun_cgroup_dir_is_frozen (const char *dir, bool *frozen, ocirun_error_t *err);
+
 /* Moves pid into every hierarchy of the cgroup. */
 int ocirun_cgroup_enter (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err);
 

@@ -45,3 +45,30 @@ ocirun_cgroup_enter_self (struct ocirun_cgroup *cg, bool skip_unified, ocirun_er
     }
   return 0;
 }
+
+const char *
+ocirun_cgroup_freezer_dir (struct ocirun_cgroup *cg)
+{
+  struct ocirun_cgroup_dir *d;
+
+  if (cg == NULL)
+    return NULL;
+  d = cg->mode == OCIRUN_CGROUP_V2 ? ocirun_cgroup_unified (cg) : ocirun_cgroup_find (cg, "freezer");
+  return d ? d->abs : NULL;
+}
+
+int
+ocirun_cgroup_dir_is_frozen (const char *dir, bool *frozen, ocirun_error_t *err)
+{
+  struct ocirun_cgroup_dir d = { .abs = (char *)dir, .fd = -1 };
+  int ret;
+
+  *frozen = false;
+  d.fd = open (dir, O_DIRECTORY | O_CLOEXEC);
+  if (d.fd < 0)
+    return errno == ENOENT ? 0 : ocirun_make_error (err, errno, "open `%s`", dir);
+  d.h.unified = faccessat (d.fd, "freezer.state", F_OK, 0) < 0;
+  ret = d.h.unified ? ocirun_cgroup_v2_is_frozen (&d, frozen, err) : ocirun_cgroup_v1_is_frozen (&d, frozen, err);
+  close (d.fd);
+  return ret;
+}

@@ -81,9 +81,8 @@ ocirun_systemd_parse_path (const char *cgroups_path, const char *id, char **slic
     return ocirun_make_error (err, -EINVAL, "systemd cgroup driver: `%s`: invalid character in a unit name",
                               cgroups_path);
   if (has_suffix (name, ".slice"))
-    return ocirun_make_error (err, -EINVAL,
-                              "systemd cgroup driver: `%s`: a slice as the container's unit is not supported",
-                              cgroups_path);
+    return ocirun_make_error (
+        err, -EINVAL, "systemd cgroup driver: `%s`: a slice as the container's unit is not supported", cgroups_path);
 
   *slice = xstrdup (*copy ? copy : "system.slice");
   if (*prefix)
@@ -378,7 +377,8 @@ bus_closep (sd_bus **bus)
 static bool
 unreachable_error (const sd_bus_error *e)
 {
-  return sd_bus_error_has_name (e, SD_BUS_ERROR_SERVICE_UNKNOWN) || sd_bus_error_has_name (e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)
+  return sd_bus_error_has_name (e, SD_BUS_ERROR_SERVICE_UNKNOWN)
+         || sd_bus_error_has_name (e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)
          || sd_bus_error_has_name (e, SD_BUS_ERROR_NO_REPLY) || sd_bus_error_has_name (e, SD_BUS_ERROR_DISCONNECTED);
 }
 
@@ -643,10 +643,11 @@ stop_unit (sd_bus *bus, const char *unit, ocirun_error_t *err)
         {
           cleanup_free char *what = NULL;
           xasprintf (&what, "stop unit `%s`", unit);
-          ret = unreachable_error (&e) ? ocirun_make_error (err, -EHOSTUNREACH,
-                                                            "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
-                                                            e.message ? e.message : e.name)
-                                       : bus_error (err, r, &e, what);
+          ret = unreachable_error (&e)
+                    ? ocirun_make_error (err, -EHOSTUNREACH,
+                                         "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
+                                         e.message ? e.message : e.name)
+                    : bus_error (err, r, &e, what);
         }
       goto out;
     }
@@ -680,8 +681,7 @@ unit_from_path (const char *path)
 }
 
 int
-ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct ocirun_cgroup **out,
-                              ocirun_error_t *err)
+ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct ocirun_cgroup **out, ocirun_error_t *err)
 {
   cleanup_free char *slice = NULL, *unit = NULL, *slice_path = NULL, *cgpath = NULL;
   struct ocirun_systemd_props props = { 0 };
@@ -798,4 +798,55 @@ ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err)
   if (ret < 0)
     return ret;
   return stop_unit (bus, cg->systemd->name, err);
+}
+
+int
+ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err)
+{
+  struct ocirun_systemd_props props = { 0 };
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message *m = NULL;
+  cleanup_bus sd_bus *bus = NULL;
+  int r, ret;
+
+  /* The unit's properties too, not only the files: systemd writes its own
+   * values back on a daemon-reload. */
+  if (cg->systemd == NULL || resources == NULL)
+    return 0;
+  ret = ocirun_systemd_resource_props (resources, cg->mode, &props, err);
+  if (ret < 0 || props.len == 0)
+    return ret;
+  ret = bus_open (&bus, err);
+  if (ret < 0)
+    goto out;
+  r = sd_bus_message_new_method_call (bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "SetUnitProperties");
+  if (r >= 0)
+    r = sd_bus_message_append (m, "sb", cg->systemd->name, 1);
+  if (r >= 0)
+    r = sd_bus_message_open_container (m, 'a', "(sv)");
+  if (r >= 0)
+    r = append_props (m, &props);
+  if (r >= 0)
+    r = sd_bus_message_close_container (m);
+  if (r < 0)
+    {
+      ret = bus_error (err, r, NULL, "build the SetUnitProperties message");
+      goto out;
+    }
+  r = sd_bus_call (bus, m, 0, &e, NULL);
+  if (r < 0)
+    {
+      cleanup_free char *what = NULL;
+      xasprintf (&what, "set properties of unit `%s`", cg->systemd->name);
+      ret = unreachable_error (&e)
+                ? ocirun_make_error (err, -EHOSTUNREACH, "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
+                                     e.message ? e.message : e.name)
+                : bus_error (err, r, &e, what);
+    }
+
+out:
+  sd_bus_error_free (&e);
+  sd_bus_message_unref (m);
+  ocirun_systemd_props_clear (&props);
+  return ret;
 }

@@ -53,6 +53,9 @@ int ocirun_cgroup_systemd_load (const char *path, struct ocirun_logger *log, str
                                 ocirun_error_t *err);
 /* StopUnit (waiting for the job) and ResetFailedUnit. */
 int ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err);
+/* `update`: SetUnitProperties (runtime) with what systemd knows; the caller
+ * then writes everything through cgroupfs. */
+int ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err);
 void ocirun_cgroup_systemd_free (struct ocirun_systemd_unit *u);
 
 #endif
