@@ -7,9 +7,10 @@ set -eu
 cache=${1:-${OCIRUN_VM_CACHE:-/var/cache/ocirun-vm}}
 mirror=${OCIRUN_VM_MIRROR:-http://deb.debian.org/debian}
 root=$cache/debian12-systemd
-pkgs=systemd,systemd-sysv,dbus,libyajl2,libseccomp2,libcap2,busybox,runc,crun,procps,kmod
+pkgs=systemd,systemd-sysv,dbus,libyajl2,libseccomp2,libcap2,busybox-static,runc,crun,procps,kmod,python3,python3-pytest,python3-pytest-timeout
 
-if [ -e "$root/.complete" ]; then
+# .complete holds the package list: a changed list rebuilds the rootfs.
+if [ -e "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$pkgs" ]; then
   echo "$root"
   exit 0
 fi
@@ -24,5 +25,5 @@ rm -f "$tmp"/etc/systemd/system/timers.target.wants/* "$tmp"/etc/systemd/system/
 rm -rf "$root"
 mv "$tmp" "$root"
 trap - EXIT
-touch "$root/.complete"
+echo "$pkgs" > "$root/.complete"
 echo "$root"

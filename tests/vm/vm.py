@@ -86,21 +86,19 @@ mount --bind /results /root2/results
 if [ "$mode" = systemd ]; then
   mkdir -p /root2/host /root2/etc/systemd/system/multi-user.target.wants
   mount --bind /host /root2/host
-  cat > /root2/etc/systemd/system/ocirun-test.service <<EOF
+  cat > /root2/etc/systemd/system/ocirun-vm-tests.service <<EOF
 [Unit]
 Description=ocirun VM tests
 Wants=dbus.service
 After=dbus.service multi-user.target
 [Service]
 Type=oneshot
-ExecStart=/bin/sh /results/run.sh
+ExecStart=/bin/sh -c '/bin/sh /results/run.sh; echo "ocirun-vm: run.sh exited \$\$?"; sync; echo o > /proc/sysrq-trigger'
 StandardOutput=journal+console
 StandardError=journal+console
 TimeoutStartSec=infinity
-SuccessAction=poweroff-force
-FailureAction=poweroff-force
 EOF
-  ln -sf ../ocirun-test.service /root2/etc/systemd/system/multi-user.target.wants/ocirun-test.service
+  ln -sf ../ocirun-vm-tests.service /root2/etc/systemd/system/multi-user.target.wants/ocirun-vm-tests.service
   # Nothing here wants a terminal on the console.
   ln -sf /dev/null /root2/etc/systemd/system/serial-getty@ttyS0.service
   ln -sf /dev/null /root2/etc/systemd/system/getty@tty1.service
@@ -123,6 +121,22 @@ chroot /root2 /bin/sh -c 'cd / && exec /bin/sh /results/run.sh' </dev/console >/
 echo "ocirun-vm: run.sh exited $?"
 sync
 poweroff -f
+"""
+
+
+# The start of every inner script: output to /results/inner.log, and `step
+# NAME CMD...` leaving NAME's output and exit status in /results/steps.
+INNER_PRELUDE = r"""
+exec >/results/inner.log 2>&1
+mkdir -p /results/steps
+step() {
+  name=$1; shift
+  echo "=== $name: $*"
+  start=$(date +%s)
+  "$@" >/results/steps/$name.out 2>&1
+  echo $? >/results/steps/$name.rc
+  echo "=== $name: rc $(cat /results/steps/$name.rc) in $(( $(date +%s) - start ))s"
+}
 """
 
 
@@ -165,6 +179,8 @@ def initramfs(ver):
     if out.exists():
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"initramfs-{ver}-*.cpio.gz"):
+        old.unlink()
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root = Path(tmp) / "root"
         for d in ("bin", "proc", "sys", "dev", "modules"):
@@ -211,6 +227,42 @@ class Run:
         return p.read_text(errors="replace") if p.exists() else default
 
 
+def context(run, timeout=None):
+    """What to show when a guest-side step failed or did not run."""
+    return (f"qemu rc {run.rc}, {run.seconds:.0f}s{' (timed out)' if run.timed_out else ''}\n"
+            f"--- inner log (tail) ---\n{(run.file('inner.log') or '')[-3000:]}\n"
+            f"--- console (tail) ---\n{run.console[-3000:]}")
+
+
+def step(run, name):
+    """(rc, output) of an inner step; None when it did not run."""
+    rc = run.file(f"steps/{name}.rc")
+    if rc is None:
+        return None
+    return int(rc.strip() or "1"), run.file(f"steps/{name}.out", "")
+
+
+def junit(xml):
+    """(number of tests, ["class::name (failure): message\ntext", ...])."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    failures, ran = [], 0
+    for tc in root.iter("testcase"):
+        ran += 1
+        for kind in ("failure", "error"):
+            for el in tc.findall(kind):
+                failures.append(f"{tc.get('classname')}::{tc.get('name')} ({kind}): {el.get('message', '')}\n"
+                                f"{(el.text or '')[-2500:]}")
+    return ran, failures, {tc.get("classname", "") for tc in root.iter("testcase")}
+
+
+def _die_with_parent():
+    # qemu must not outlive a test run that was killed (pytest-timeout, ^C).
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+
+
 def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2):
     """Runs script (shell text) in the guest; returns a Run once it is off."""
     ver, vmlinuz = check_host()
@@ -232,13 +284,18 @@ def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2):
     start = time.monotonic()
     timed_out = False
     with open(console_path, "wb") as console:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                             preexec_fn=_die_with_parent)
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             p.kill()
             rc = p.wait()
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
     secs = time.monotonic() - start
     return Run(results, console_path.read_text(errors="replace"), rc, secs, timed_out)
 
@@ -248,7 +305,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        r = boot(Path(argv[2]).read_text(), mode=argv[1])
+        r = boot(Path(argv[2]).read_text(), mode=argv[1], timeout=int(os.environ.get("OCIRUN_VM_TIMEOUT", "600")))
     except Skip as e:
         print(f"skip: {e}", file=sys.stderr)
         return 77
