@@ -952,6 +952,15 @@ static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e,
     }
   if (e->userns && become_container_root (&err) < 0)
     exec_child_fail (sock, &err, 1);
+  /* Joining the mount namespace puts us at its root mount, which is the
+   * container's root only when the runtime pivoted from the namespace root.
+   * Under --no-pivot, or when the runtime itself runs chroot'ed, that is the
+   * host's filesystem: take the init's own root instead. */
+  if (e->init_root >= 0 && (fchdir (e->init_root) < 0 || chroot (".") < 0 || chdir ("/") < 0))
+    {
+      ocirun_make_error (&err, errno, "enter the container's root directory");
+      exec_child_fail (sock, &err, 1);
+    }
 
   pid = raw_clone (CLONE_PARENT, -1);
   if (pid < 0)

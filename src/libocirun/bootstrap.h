@@ -43,6 +43,7 @@ struct ocirun_exec_spawn
   const oci_config *config;   /* the container's config (linux.* settings) */
   const oci_process *process; /* what to run */
   int init_pidfd;             /* pidfd of the container's init */
+  int init_root;              /* O_PATH fd on /proc/PID/root of the init (its root directory) */
   int ns_flags;               /* CLONE_NEW* of the init to join */
   bool userns;                /* ns_flags has a user namespace */
   struct ocirun_cgroup *cg;   /* the container's cgroup, or NULL */

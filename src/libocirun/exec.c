@@ -8,6 +8,7 @@
 #include "ocirun.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sched.h>
@@ -186,7 +187,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_process oci_process *p = NULL;
-  cleanup_close int pidfd = -1, master = -1;
+  cleanup_close int pidfd = -1, master = -1, init_root = -1;
   cleanup_cgroup struct ocirun_cgroup *sub_cg = NULL;
   struct ocirun_exec_spawn e = { 0 };
   int ns_flags = 0, ret;
@@ -230,10 +231,20 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   pidfd = syscall (SYS_pidfd_open, l.st->pid, 0);
   if (pidfd < 0 || ocirun_pid_start_time (l.st->pid) != l.st->pid_start_time)
     return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
+  {
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/root", l.st->pid);
+    init_root = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* The pid was checked through its pidfd: make sure the root we opened
+     * still belongs to that process. */
+    if (init_root < 0 || syscall (SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+      return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
+  }
 
   e.config = l.config;
   e.process = p;
   e.init_pidfd = pidfd;
+  e.init_root = init_root;
   e.ns_flags = ns_flags;
   e.userns = ns_flags & CLONE_NEWUSER;
   e.cg = sub_cg ? sub_cg : l.cg;

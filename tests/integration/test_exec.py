@@ -221,3 +221,18 @@ def test_exec_tty_foreground(running):
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 4
     assert b"/dev/pts/" in out
+
+
+def test_exec_lands_in_the_container_root_with_no_pivot(ocirun, bundle, cid):
+    """With --no-pivot the mount namespace's root is still the host's `/`
+    (the rootfs is moved over it and chroot'ed): joining the namespace alone
+    would put an exec'd process on the host filesystem."""
+    bundle.set_args("sleep", "100000").write()
+    ocirun("run", "--no-pivot", "--detach", "--bundle", bundle.path, cid)
+    r = ocirun("exec", cid, "sh", "-c", "ls /; ls /work /etc/hostname 2>&1 | head -3")
+    assert "bin" in r.out.split()
+    assert not Path("/work").exists() or "No such file" in r.out, r.out
+    init = ocirun.state(cid)["pid"]
+    r2 = ocirun("exec", cid, "stat", "-c", "%d:%i", "/")
+    st = os.stat(f"/proc/{init}/root/")
+    assert r2.out.strip() == f"{st.st_dev}:{st.st_ino}"

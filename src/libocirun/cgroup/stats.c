@@ -262,8 +262,10 @@ cpuset_stats (struct ocirun_cgroup *cg, struct jbuf *b)
 {
   struct ocirun_cgroup_dir *d = ocirun_cgroup_find (cg, "cpuset");
   bool v2 = cg->mode == OCIRUN_CGROUP_V2;
-  cleanup_free char *cpus = read_text (d, v2 ? "cpuset.cpus.effective" : "cpuset.cpus");
-  cleanup_free char *mems = read_text (d, v2 ? "cpuset.mems.effective" : "cpuset.mems");
+  /* runc 1.1 fills cpus and mems only from v1 files (omitted when empty):
+   * on v2 containerd sees them absent, so they are left out here too. */
+  cleanup_free char *cpus = v2 ? NULL : read_text (d, "cpuset.cpus");
+  cleanup_free char *mems = v2 ? NULL : read_text (d, "cpuset.mems");
   static const char *const knobs[][2] = {
     { "mem_hardwall", "cpuset.mem_hardwall" },
     { "mem_exclusive", "cpuset.mem_exclusive" },
