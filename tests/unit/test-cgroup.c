@@ -582,6 +582,9 @@ probe_open (int cgfd, const char *dev)
 static void
 test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_request *req)
 {
+  /* The request is the caller's: it gets back exactly what it lent (the
+   * path and devices below die with this function). */
+  struct ocirun_cgroup_request saved = *req;
   cleanup_error ocirun_error_t err = NULL;
   cleanup_free char *path = NULL;
   struct ocirun_cgroup *cg = NULL;
@@ -607,7 +610,7 @@ test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_req
     fprintf (stderr, "v2 devices create: %s\n", err->msg);
   CHECK (ret == 0 && cg);
   if (cg == NULL)
-    return;
+    { *req = saved; return; }
   fd = ocirun_cgroup_clone_fd (cg);
   CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
   CHECK (probe_open (fd, "/dev/null") == EPERM);
@@ -639,6 +642,7 @@ test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_req
 
   CHECK (ocirun_cgroup_destroy (cg, &err) == 0);
   ocirun_cgroup_free (cg);
+  *req = saved;
 }
 
 /* The generated program, rule by rule, run by the kernel on a bare cgroup. */
