@@ -1012,38 +1012,42 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
       goto fail;
     }
 
-  r = sync_recv (sv[0], &m, NULL);
-  TEMP_FAILURE_RETRY_INT (waitpid (joiner, &st, 0));
-  joiner = -1;
-  if (r == SYNC_ERROR)
-    {
-      ret = ocirun_make_error (err, -m.value, "%s", m.text);
-      goto fail;
-    }
-  if (r != SYNC_PID)
-    {
-      ret = ocirun_make_error (err, -EPIPE, "the exec process died while joining the container");
-      goto fail;
-    }
-  e->pid = m.value;
-
+  /* The joiner says SYNC_PID and exits; the process itself may send its
+   * console before or after that, then execs (which closes its end). So:
+   * messages in any order until EOF (success) or an error. */
   for (;;)
     {
       int rfd = -1;
       r = sync_recv (sv[0], &m, &rfd);
-      if (r != SYNC_CONSOLE)
-        break;
-      if (e->console_master >= 0)
-        close (e->console_master);
-      e->console_master = rfd;
+      if (r == SYNC_CONSOLE && rfd >= 0)
+        {
+          if (e->console_master >= 0)
+            close (e->console_master);
+          e->console_master = rfd;
+          continue;
+        }
+      if (rfd >= 0)
+        close (rfd);
+      if (r == SYNC_PID && e->pid < 0)
+        {
+          e->pid = m.value;
+          continue;
+        }
+      break;
     }
-  if (r == 0)
+  TEMP_FAILURE_RETRY_INT (waitpid (joiner, &st, 0));
+  joiner = -1;
+  if (r == 0 && e->pid > 0)
     {
       close (sv[0]);
       return 0; /* execve closed the socket */
     }
   if (r == SYNC_ERROR)
     ret = ocirun_make_error (err, -m.value, "%s", m.text);
+  else if (e->pid < 0)
+    ret = ocirun_make_error (err, -EPIPE, "the exec process died while joining the container (%s %d)",
+                             WIFSIGNALED (st) ? "signal" : "exit status",
+                             WIFSIGNALED (st) ? WTERMSIG (st) : WEXITSTATUS (st));
   else
     ret = ocirun_make_error (err, -EPROTO, "unexpected message %d from the exec process", r);
 

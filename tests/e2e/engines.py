@@ -254,7 +254,10 @@ def remove_cgroup_tree(relpath):
     removed."""
     left = []
     rel = relpath.strip("/")
-    for hier in Path("/sys/fs/cgroup").iterdir():
+    root = Path("/sys/fs/cgroup")
+    # Pure cgroup v2: one hierarchy, mounted on /sys/fs/cgroup itself.
+    hiers = [root] if (root / "cgroup.controllers").exists() else list(root.iterdir())
+    for hier in hiers:
         top = hier / rel
         if not top.is_dir():
             continue

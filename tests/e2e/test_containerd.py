@@ -101,8 +101,10 @@ def test_metrics(containerd, ctr, rt):
     r = containerd("task", "metrics", "--format", "json", tid, rt=rt, op="task metrics")
     m = json.loads(r.out)
     data = m if "pids" in m else (m.get("Data") or m.get("data") or {})
-    usage = (data.get("memory") or {}).get("usage") or {}
-    assert usage.get("usage", 0) > 0, f"[ctr task metrics runtime={rt}] {r.out[:500]}"
+    usage = (data.get("memory") or {}).get("usage") or 0
+    if isinstance(usage, dict):  # cgroup v1 metrics: memory.usage.usage; v2: memory.usage
+        usage = usage.get("usage", 0)
+    assert usage > 0, f"[ctr task metrics runtime={rt}] {r.out[:500]}"
     assert (data.get("pids") or {}).get("current") == 2, f"[ctr task metrics runtime={rt}] pids {data.get('pids')}"
 
 

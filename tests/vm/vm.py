@@ -22,6 +22,9 @@ The initramfs is built once per kernel and cached in the cache directory
 Command line (for use by hand; the pytest modules import this file):
   vm.py v2 SCRIPT          run SCRIPT (a shell script) in the v2 guest
   vm.py systemd SCRIPT     the same in the systemd guest
+  OCIRUN_VM_SWITCH_ROOT=1 vm.py v2 SCRIPT
+                           v2 with the overlay switch_root'ed onto / instead
+                           of chroot'ed into
 Results land in a temporary directory whose path is printed.
 """
 
@@ -65,9 +68,11 @@ for m in $(cat /modules.list); do
 done
 mode=v2
 rootfs=
+root=chroot
 for a in $(cat /proc/cmdline); do
   case "$a" in
     ocirun.mode=*) mode=${a#ocirun.mode=} ;;
+    ocirun.root=*) root=${a#ocirun.root=} ;;
     ocirun.rootfs=*) rootfs=${a#ocirun.rootfs=} ;;
   esac
 done
@@ -117,6 +122,13 @@ mount -t tmpfs tmpfs /root2/dev/shm
 mount -t tmpfs tmpfs /root2/run
 mount -t tmpfs tmpfs /root2/tmp
 hostname ocirun-vm
+if [ "$root" = switch ]; then
+  # The overlay becomes the mount namespace's root (as after a real boot):
+  # setns() into a container's mount namespace then lands in its rootfs.
+  # Under the chroot below it lands in this initramfs instead.
+  exec switch_root /root2 /bin/sh -c 'cd / && /bin/sh /results/run.sh </dev/console >/dev/console 2>&1
+    echo "ocirun-vm: run.sh exited $?" >/dev/console; sync; /bin/busybox poweroff -f'
+fi
 chroot /root2 /bin/sh -c 'cd / && exec /bin/sh /results/run.sh' </dev/console >/dev/console 2>&1
 echo "ocirun-vm: run.sh exited $?"
 sync
@@ -263,8 +275,11 @@ def _die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
-def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2):
-    """Runs script (shell text) in the guest; returns a Run once it is off."""
+def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2, switch_root=False):
+    """Runs script (shell text) in the guest; returns a Run once it is off.
+    v2 mode chroots into the overlay unless switch_root: then the overlay is
+    moved onto / (busybox switch_root), so that setns() into a container's
+    mount namespace reaches the container's root, as on a booted system."""
     ver, vmlinuz = check_host()
     initrd = initramfs(ver)
     append = f"console=ttyS0 panic=-1 ocirun.mode={mode}"
@@ -273,6 +288,8 @@ def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2):
         append += " systemd.journald.forward_to_console=0"
     else:
         append += " quiet"
+        if switch_root:
+            append += " ocirun.root=switch"
     results = Path(results or tempfile.mkdtemp(prefix="ocirun-vm-"))
     (results / "run.sh").write_text(script)
     console_path = results / "console.log"
@@ -305,7 +322,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        r = boot(Path(argv[2]).read_text(), mode=argv[1], timeout=int(os.environ.get("OCIRUN_VM_TIMEOUT", "600")))
+        r = boot(Path(argv[2]).read_text(), mode=argv[1], timeout=int(os.environ.get("OCIRUN_VM_TIMEOUT", "600")),
+                 switch_root=os.environ.get("OCIRUN_VM_SWITCH_ROOT") == "1")
     except Skip as e:
         print(f"skip: {e}", file=sys.stderr)
         return 77
