@@ -128,6 +128,7 @@ class Runtime:
         self.log = open(self.logpath, "ab")
         self.prefix = f"{prefix}-{name[:2]}"
         self.failures = []
+        self.calls = 0
         self.version = version_line(binary)
 
     def cmd(self, *args):
@@ -139,11 +140,16 @@ class Runtime:
     def call(self, *args, timeout=120):
         """Runs one command; returns (elapsed microseconds, exit code)."""
         cmd = self.cmd(*args)
+        self.calls += 1
+        pos = os.fstat(self.log.fileno()).st_size
         t0 = time.perf_counter_ns()
         rc = spawn_wait(cmd, stderr=self.log, timeout=timeout)
         t1 = time.perf_counter_ns()
         if rc != 0:
-            self.failures.append(f"{' '.join(cmd[3:])}: exit {rc}")
+            with open(self.logpath, "rb") as f:
+                f.seek(pos)
+                msg = f.read(400).decode(errors="replace").strip().replace("\n", " | ")
+            self.failures.append(f"`{' '.join(cmd[3:])}`: exit {rc}: {msg}")
         return (t1 - t0) / 1000.0, rc
 
     def quiet(self, *args, timeout=120):
@@ -223,6 +229,7 @@ class Results:
         self.rows = []  # dicts: case, metric, unit, better, stats{name: summary}
         self.notes = []
         self.extra = {}
+        self.failed = False
 
     def add(self, case, metric, unit, per_rt, better="lower", scale=1.0):
         stats = {n: summary([v * scale for v in per_rt.get(n, [])]) for n in self.names}
@@ -306,6 +313,17 @@ def case_run(rts, bundle, opts, res):
             if rc == 0:
                 per[r.name].append(us)
     res.add("1 run", "run /bin/true, sequential", "ms", per, scale=1e-3)
+    # The first cgroup v1 move after a quiet spell waits for an RCU grace
+    # period in the kernel (cgroup_threadgroup_rwsem); back-to-back runs
+    # share one. A lone `run`, as a client usually does it, pays it.
+    per = {r.name: [] for r in rts}
+    for i in range(max(1, opts.n // 4)):
+        for r in rts:
+            time.sleep(opts.cold_pause)
+            us, rc = r.call("run", "--bundle", bundle, r.id("runcold", i))
+            if rc == 0:
+                per[r.name].append(us)
+    res.add("1 run", f"run /bin/true, cold ({opts.cold_pause * 1000:.0f} ms idle before each)", "ms", per, scale=1e-3)
 
 
 def case_lifecycle(rts, bundle, opts, res):
@@ -380,7 +398,7 @@ def case_throughput(rts, bundle, opts, res):
                 rcs = list(ex.map(lambda c: r.call("run", "--bundle", bundle, c)[1], cids))
             secs = (time.perf_counter_ns() - t0) / 1e9
             ok = sum(1 for rc in rcs if rc == 0)
-            if ok == len(cids):
+            if ok >= 0.98 * len(cids):  # a sporadic failure is reported, not fatal
                 per[r.name].append(ok / secs)
             for c in r.existing():
                 r.quiet("delete", "--force", c)
@@ -438,12 +456,14 @@ def case_scale(rts, bundle, opts, res):
                     if rc == 0:
                         per["list"][r.name].append(us)
                     cid = r.id(f"scn{level}", k)
+                    time.sleep(opts.cold_pause)  # cold, as in case 1: comparable at every level
                     us, rc = r.call("create", "--bundle", bundle, cid)
                     if rc == 0:
                         per["create"][r.name].append(us)
                     r.quiet("delete", "--force", cid)
             for m in ("state", "list", "create"):
-                res.add("5 scale", f"{m} with {level} existing", "ms", per[m], scale=1e-3)
+                what = f"{m} with {level} existing" + (" (cold)" if m == "create" else "")
+                res.add("5 scale", what, "ms", per[m], scale=1e-3)
     finally:
         for r in rts:
             ids = [c for c in r.existing() if "-sc" in c]
@@ -575,6 +595,7 @@ def case_footprint(rts, bundle, bundle_sleep, workdir, opts, res):
     ss = {r.name: [s / KIB] for r in rts for s in [stripped_size(r.binary, workdir)] if s}
     res.add("6 footprint", "binary size stripped", "KiB", ss)
     if opts.mem_search:
+        res.extra["mem_searched"] = opts.mem_steps > 0
         found = {}
         for r in rts:
             kib, text = min_memory_limit(r, workdir, opts)
@@ -610,9 +631,14 @@ def case_vm(opts, res):
     try:
         log(run.file("bench.log", "(no bench.log from the guest)"))
         data = run.file("bench.json")
+        guest_rc = (run.file("bench.rc", "") or "").strip()
         if run.timed_out or data is None:
             res.notes.append(f"vm: guest run failed (qemu rc {run.rc}, timed out {run.timed_out})")
+            res.failed = True
             return
+        if guest_rc != "0":
+            res.notes.append(f"vm: the benchmark in the guest exited {guest_rc or '?'} (see its output above)")
+            res.failed = True
         for row in json.loads(data)["rows"]:
             per = {n: [s["median"]] if s else [] for n, s in row["stats"].items()}
             r = res.add("7 vm v2 " + row["case"], row["metric"], row["unit"], per, row["better"])
@@ -640,6 +666,10 @@ def targets(res):
     judge(le(r, 0.40), f"case 1 run <= 0.40 x runc (is {fmt(r)})")
     r = res.ratio("1 run", "run /bin/true, sequential", "crun")
     judge(le(r, 0.90), f"case 1 run <= 0.90 x crun (is {fmt(r)})")
+    for other, lim in (("runc", 0.40), ("crun", 0.90)):
+        cold = [x for x in res.rows if x["case"] == "1 run" and x["metric"].startswith("run /bin/true, cold")]
+        r = ratio_of(cold[0], other) if cold else None
+        judge(le(r, lim), f"case 1 cold run (lone container) <= {lim:.2f} x {other} (is {fmt(r)}; informational)")
     r = res.ratio("3 exec", "exec /bin/true into a running container", "runc")
     judge(le(r, 0.40), f"case 3 exec <= 0.40 x runc (is {fmt(r)})")
     tp = [x for x in res.rows if x["case"] == "4 throughput"]
@@ -661,7 +691,7 @@ def targets(res):
         v = s["max"] if s else None
         judge(le(v, 2048), f"case 6 peak RSS of ocirun {m} <= 2048 KiB (max is {fmt(v)} KiB)")
     row = res.find("6 footprint", "smallest memory.limit running `echo`")
-    s = row["stats"].get("ocirun") if row else None
+    s = row["stats"].get("ocirun") if row and res.extra.get("mem_searched") else None
     judge(le(s["median"] if s else None, 512), f"case 6 a 512 KiB container runs `echo` (smallest: {fmt(s['median']) if s else '-'} KiB)")
     return out
 
@@ -683,6 +713,7 @@ def parse_args(argv):
     p.add_argument("--throughput-reps", type=int, default=3)
     p.add_argument("--scale-levels", default="1,100,1000")
     p.add_argument("--scale-rounds", type=int, default=20)
+    p.add_argument("--cold-pause", type=float, default=0.05, help="seconds idle before a cold run/create")
     p.add_argument("--footprint-reps", type=int, default=10)
     p.add_argument("--no-mem-search", dest="mem_search", action="store_false")
     p.add_argument("--mem-low-kib", type=int, default=256)
@@ -691,7 +722,8 @@ def parse_args(argv):
     p.add_argument("--mem-tries", type=int, default=2, help="runs that must all succeed at one limit")
     p.add_argument("--vm-n", type=int, default=20, help="iterations of the cases run in the VM")
     p.add_argument("--vm-timeout", type=int, default=1800, help="seconds the VM may take")
-    p.add_argument("--smoke", action="store_true", help="1 iteration of every case (for the test suite)")
+    p.add_argument("--smoke", action="store_true", help="1 iteration of every case (for the test suite); implies --strict")
+    p.add_argument("--strict", action="store_true", help="any failed runtime call fails the benchmark")
     p.add_argument("--json", help="write results as JSON here")
     p.add_argument("--markdown", help="write the results table as Markdown here")
     p.add_argument("--workdir", help="parent of the temporary work dir (default $TMPDIR)")
@@ -708,6 +740,8 @@ def parse_args(argv):
         opts.footprint_reps = 1
         opts.mem_steps = 0
         opts.mem_tries = 1
+        opts.strict = True
+        opts.cold_pause = 0.0
     opts.scale_levels = [int(x) for x in str(opts.scale_levels).split(",") if x]
     opts.cases = [c for c in opts.cases.split(",") if c]
     for c in opts.cases:
@@ -812,16 +846,20 @@ def main(argv):
                 log(f"{r.name}: could not delete {left}")
                 rc = 1
         if res is not None:
+            if res.failed:
+                rc = 1
             for r in rts:
-                if r.failures:
-                    rc = 1
-                    print(f"FAILURES for {r.name} ({len(r.failures)}), e.g.: {r.failures[:3]}")
-                    try:
-                        with open(r.logpath, "rb") as f:
-                            tail = f.read()[-600:].decode(errors="replace")
-                        print(f"  {r.name} stderr tail: {tail}")
-                    except OSError:
-                        pass
+                if not r.failures:
+                    continue
+                # A shared machine: other test suites kill, OOM and fill
+                # things now and then. A few failures are reported; more
+                # than 2% of the timed calls (or any, with --strict) fail.
+                bad = opts.strict or len(r.failures) > 0.02 * max(1, r.calls)
+                rc = 1 if bad else rc
+                print(f"{'FAILURES' if bad else 'warning: sporadic failures'} for {r.name}: "
+                      f"{len(r.failures)} of {r.calls} timed calls (failed runs are left out of the numbers):")
+                for line in r.failures[:5]:
+                    print("  " + line[:300])
             if opts.json:
                 with open(opts.json, "w") as f:
                     json.dump({"rows": res.rows, "notes": res.notes, "extra": res.extra,

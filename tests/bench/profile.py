@@ -104,16 +104,22 @@ def run_quiet(cmd, **kw):
     return subprocess.run(cmd, stdin=DEVNULL, stdout=DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def strace_c(rt, bundle, out, cid, what):
-    """strace -c -f of one command; returns {syscall: calls} and total calls."""
+def strace_c(rt, out, what, cmd, created_id=None):
+    """strace -c -f of one command; returns ({syscall: calls}, errors)."""
     path = os.path.join(out, f"strace-c-{what}-{rt.name}.txt")
-    if what == "run":
-        cmd = rt.cmd("run", "--bundle", bundle, cid)
-    elif what == "create":
-        cmd = rt.cmd("create", "--bundle", bundle, cid)
+    if created_id:
+        # strace -f follows the init, which waits for `start`: start it
+        # once it is created so that strace (and the init) can finish.
+        p = subprocess.Popen(["strace", "-c", "-f", "-o", path] + cmd, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+        rt.wait_status(created_id, "created", timeout=30)
+        rt.quiet("start", created_id)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
     else:
-        cmd = rt.cmd(*what.split()) if isinstance(what, str) else what
-    run_quiet(["strace", "-c", "-f", "-o", path] + cmd)
+        run_quiet(["strace", "-c", "-f", "-o", path] + cmd, timeout=60)
     calls, errors = {}, 0
     with open(path) as f:
         for line in f:
@@ -168,16 +174,15 @@ def main(argv):
         for r in rts:
             row = {}
             for what in ("run", "create"):
-                calls, errors = strace_c(r, bundle, out, r.id("sc" + what, 0), what)
+                cid = r.id("sc" + what, 0)
+                calls, errors = strace_c(r, out, what, r.cmd(what, "--bundle", bundle, cid),
+                                         cid if what == "create" else None)
                 row[what] = (sum(calls.values()), errors, calls)
-                r.quiet("delete", "--force", r.id("sc" + what, 0))
+                r.quiet("delete", "--force", cid)
             ids = bench.start_sleepers([r], bundle_sleep, "scexec")
             if r.name in ids:
-                calls, errors = strace_c(r, bundle, out, None, ["exec", ids[r.name], "/bin/true"])
+                calls, errors = strace_c(r, out, "exec", r.cmd("exec", ids[r.name], "/bin/true"))
                 row["exec"] = (sum(calls.values()), errors, calls)
-                src = os.path.join(out, "strace-c-['exec', '%s', '/bin/true']-%s.txt" % (ids[r.name], r.name))
-                if os.path.exists(src):
-                    os.rename(src, os.path.join(out, f"strace-c-exec-{r.name}.txt"))
             bench.stop_sleepers([r], ids)
             table[r.name] = row
         keys = ("clone", "clone3", "fork", "vfork", "execve", "openat", "read", "write", "mount", "close", "mmap",

@@ -120,7 +120,8 @@ mkdir -p /root2/dev/pts /root2/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /root2/dev/pts
 mount -t tmpfs tmpfs /root2/dev/shm
 mount -t tmpfs tmpfs /root2/run
-mount -t tmpfs tmpfs /root2/tmp
+# No tmpfs on /tmp: the tree under test may live in the host's /tmp (a
+# fresh clone often does), and the overlay keeps /tmp writable anyway.
 hostname ocirun-vm
 if [ "$root" = switch ]; then
   # The overlay becomes the mount namespace's root (as after a real boot):
