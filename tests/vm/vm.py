@@ -69,11 +69,13 @@ done
 mode=v2
 rootfs=
 root=chroot
+keep=
 for a in $(cat /proc/cmdline); do
   case "$a" in
     ocirun.mode=*) mode=${a#ocirun.mode=} ;;
     ocirun.root=*) root=${a#ocirun.root=} ;;
     ocirun.rootfs=*) rootfs=${a#ocirun.rootfs=} ;;
+    ocirun.keep=*) keep=${a#ocirun.keep=} ;;
   esac
 done
 fail() { echo "ocirun-vm: FATAL: $*"; poweroff -f; }
@@ -120,8 +122,19 @@ mkdir -p /root2/dev/pts /root2/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /root2/dev/pts
 mount -t tmpfs tmpfs /root2/dev/shm
 mount -t tmpfs tmpfs /root2/run
-# No tmpfs on /tmp: the tree under test may live in the host's /tmp (a
-# fresh clone often does), and the overlay keeps /tmp writable anyway.
+# /tmp must be a real tmpfs (containerd's overlay snapshotter cannot stack on
+# the overlay), but the tree under test may live in the host's /tmp (a fresh
+# clone often does): those paths (ocirun.keep) are carried into the tmpfs.
+mkdir -p /kept
+i=0
+for p in $(echo "$keep" | tr , ' '); do
+  i=$((i + 1)); mkdir -p /kept/$i; mount --bind "/root2$p" /kept/$i || fail "keep $p"
+done
+mount -t tmpfs tmpfs /root2/tmp
+i=0
+for p in $(echo "$keep" | tr , ' '); do
+  i=$((i + 1)); mkdir -p "/root2$p"; mount --move /kept/$i "/root2$p" || fail "keep $p"
+done
 hostname ocirun-vm
 if [ "$root" = switch ]; then
   # The overlay becomes the mount namespace's root (as after a real boot):
@@ -291,6 +304,15 @@ def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2, switc
         append += " quiet"
         if switch_root:
             append += " ocirun.root=switch"
+    # Trees under the host's /tmp (the repo, the binary under test) stay
+    # visible over the guest's own /tmp.
+    keep = set()
+    here = Path(__file__).resolve().parents[2]
+    for p in (str(here), os.path.dirname(os.path.abspath(os.environ.get("OCIRUN", str(here))))):
+        if p.startswith("/tmp/"):
+            keep.add("/".join(p.split("/")[:3]))  # its top directory under /tmp
+    if keep:
+        append += " ocirun.keep=" + ",".join(sorted(keep))
     results = Path(results or tempfile.mkdtemp(prefix="ocirun-vm-"))
     (results / "run.sh").write_text(script)
     console_path = results / "console.log"
