@@ -142,9 +142,9 @@ cli_init_context (struct cli_global *g, struct ocirun_context *ctx, const char *
   {
     const char *fds = getenv ("LISTEN_FDS"), *pid = getenv ("LISTEN_PID");
     long n, p;
-    if (fds && pid && cli_parse_uint (fds, &n) == 0 && cli_parse_uint (pid, &p) == 0 && p == (long) getpid ()
-        && n > 0 && n < 1024)
-      ctx->listen_fds = (int) n;
+    if (fds && pid && cli_parse_uint (fds, &n) == 0 && cli_parse_uint (pid, &p) == 0 && p == (long)getpid () && n > 0
+        && n < 1024)
+      ctx->listen_fds = (int)n;
   }
   return 0;
 }

@@ -610,7 +610,10 @@ test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_req
     fprintf (stderr, "v2 devices create: %s\n", err->msg);
   CHECK (ret == 0 && cg);
   if (cg == NULL)
-    { *req = saved; return; }
+    {
+      *req = saved;
+      return;
+    }
   fd = ocirun_cgroup_clone_fd (cg);
   CHECK (ocirun_devices_ebpf_count (fd, NULL) == 1);
   CHECK (probe_open (fd, "/dev/null") == EPERM);
