@@ -166,5 +166,6 @@ def test_exec_sync_and_update(cri, pod, rt):
     p.call("UpdateContainerResources", pb.UpdateContainerResourcesRequest(
         container_id=c, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20, cpu_period=100000,
                                                          cpu_quota=25000)))
-    r = p.exec_sync(c, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    # cgroup v1 files, or v2's memory.max and cpu.max (the cgroup VM).
+    r = p.exec_sync(c, "sh", "-c", "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); cat $d/memory.max; cut -d' ' -f1 $d/cpu.max; else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi")
     assert r.stdout.decode().split() == [str(96 << 20), "25000"], f"[CRI UpdateContainerResources runtime handler={rt}] {r}"

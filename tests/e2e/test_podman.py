@@ -15,6 +15,9 @@ from engines import Podman, podman_conf, unique, wait_for
 from images import BB
 
 
+
+CGROUP_LIMITS = ("if [ -f /sys/fs/cgroup/cgroup.controllers ]; then d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); cat $d/memory.max; cut -d' ' -f1 $d/cpu.max; else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi")
+
 def prun(podman, rt, *args):
     return ["run", "--cgroup-parent", podman.cgroup_parent, *args]
 
@@ -75,7 +78,8 @@ def test_update(podman, pnames, rt):
     n = pnames()
     podman(*prun(podman, rt, "-d", "--name", n, BB, "sleep", "1000"), rt=rt, op="run -d")
     podman("update", "--memory", "100m", "--cpus", "0.5", n, rt=rt, op="update")
-    r = podman("exec", n, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    # cgroup v1 files, or v2's memory.max and cpu.max (the cgroup VM).
+    r = podman("exec", n, "sh", "-c", CGROUP_LIMITS)
     assert r.out.split() == [str(100 << 20), "50000"], f"[podman update runtime={rt}] {r}"
 
 
@@ -99,7 +103,8 @@ def test_options(podman, pnames, rt):
                      "--user", "1000", "--pids-limit", "40", "--hostname", "pm-host", "--security-opt",
                      "no-new-privileges", BB, "sh", "-c",
                      "touch /x 2>&1; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status; id -u; hostname; "
-                     "cat /sys/fs/cgroup/pids/pids.max; grep Seccomp: /proc/self/status"), rt=rt, op="run (options)")
+                     "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/pids.max; "
+                     "grep Seccomp: /proc/self/status"), rt=rt, op="run (options)")
     for want in ("Read-only file system", "CapBnd:\t0000000000000001", "NoNewPrivs:\t1", "\n1000\n", "pm-host\n40\n",
                  "Seccomp:\t2"):
         assert want in r.out, f"[podman run options runtime={rt}] {want!r} missing: {r}"

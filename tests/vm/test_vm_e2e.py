@@ -26,8 +26,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
 RUNTIMES = ("runc", "ocirun")
 # The everyday operations per engine, kept few: TCG runs them ~10x slower
-# than the host (about 12 s per test). test_update/test_options (podman) and
-# the CRI's test_exec_sync_and_update read cgroup v1 paths: not here.
+# than the host (about 12 s per test).
 INNER = {
     "tests/e2e/test_containerd.py": [
         "test_run_rm_exit_code",  # run --rm, exit status, cgroup path
@@ -42,10 +41,15 @@ INNER = {
         "test_pause_unpause",
         "test_stats",
         "test_stop_kills_after_timeout",
+        "test_update",  # memory.max / cpu.max on v2
+        "test_options",  # read-only, caps, user, pids-limit, hostname, no-new-privileges
+        "test_uidmap",  # user namespace
+        "test_rootfs",
     ],
     "tests/e2e/test_cri.py": [
         "test_pod_lifecycle_two_containers_share_namespaces",  # sandbox, bridge CNI, exec, stop, remove
         "test_container_exit_code_and_pid_namespace_pod",
+        "test_exec_sync_and_update",
     ],
 }
 # Made by podman itself (its cgroupfs manager probes v2 with it), not by a
