@@ -82,11 +82,12 @@ put_time (struct buf *b)
     }
 }
 
-/* JSON string body: quotes, backslashes and every control character are
- * escaped so a message can never break the one-object-per-line framing
- * containerd relies on. */
+/* A quoted string: quotes, backslashes and every control character are
+ * escaped, so a message can never break the one-line-per-entry framing
+ * containerd relies on. Only how a control character is spelled differs:
+ * \u00XX in JSON, \xXX in logrus' text format (Go %q). */
 static void
-put_json_string (struct buf *b, const char *s)
+put_quoted (struct buf *b, const char *s, bool json)
 {
   buf_putc (b, '"');
   for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -112,7 +113,10 @@ put_json_string (struct buf *b, const char *s)
         default:
           if (*p < 0x20 || *p == 0x7f)
             {
-              snprintf (tmp, sizeof tmp, "\\u%04x", *p);
+              if (json)
+                snprintf (tmp, sizeof tmp, "\\u%04x", *p);
+              else
+                snprintf (tmp, sizeof tmp, "\\x%02x", *p);
               buf_puts (b, tmp);
             }
           else
@@ -120,6 +124,12 @@ put_json_string (struct buf *b, const char *s)
         }
     }
   buf_putc (b, '"');
+}
+
+static void
+put_json_string (struct buf *b, const char *s)
+{
+  put_quoted (b, s, true);
 }
 
 /* logrus' text formatter quotes a value (Go %q style) unless it consists only
@@ -141,43 +151,10 @@ needs_quoting (const char *s)
 static void
 put_text_value (struct buf *b, const char *s)
 {
-  if (!needs_quoting (s))
-    {
-      buf_puts (b, s);
-      return;
-    }
-  buf_putc (b, '"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    {
-      char tmp[8];
-      switch (*p)
-        {
-        case '"':
-          buf_puts (b, "\\\"");
-          break;
-        case '\\':
-          buf_puts (b, "\\\\");
-          break;
-        case '\n':
-          buf_puts (b, "\\n");
-          break;
-        case '\r':
-          buf_puts (b, "\\r");
-          break;
-        case '\t':
-          buf_puts (b, "\\t");
-          break;
-        default:
-          if (*p < 0x20 || *p == 0x7f)
-            {
-              snprintf (tmp, sizeof tmp, "\\x%02x", *p);
-              buf_puts (b, tmp);
-            }
-          else
-            buf_putc (b, (char)*p);
-        }
-    }
-  buf_putc (b, '"');
+  if (needs_quoting (s))
+    put_quoted (b, s, false);
+  else
+    buf_puts (b, s);
 }
 
 char *
