@@ -5,7 +5,6 @@
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,9 +71,12 @@ struct global_parse
 static void
 print_version (void)
 {
-  const struct scmp_version *v = seccomp_version ();
-  printf ("ocirun version %s\ncommit: %s\nspec: %s\nlibseccomp: %u.%u.%u\n", PACKAGE_VERSION, GIT_COMMIT,
-          OCI_SPEC_VERSION, v->major, v->minor, v->micro);
+  cleanup_error ocirun_error_t err = NULL;
+  unsigned major, minor, micro;
+
+  printf ("ocirun version %s\ncommit: %s\nspec: %s\n", PACKAGE_VERSION, GIT_COMMIT, OCI_SPEC_VERSION);
+  if (ocirun_seccomp_version (&major, &minor, &micro, &err) == 0)
+    printf ("libseccomp: %u.%u.%u\n", major, minor, micro);
 }
 
 static char *

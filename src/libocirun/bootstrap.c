@@ -15,6 +15,7 @@
 #include "intelrdt.h"
 #include "mounts.h"
 #include "netdev.h"
+#include "seccomp-filter.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -703,6 +704,8 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   struct sync_msg m;
   int ret, r;
 
+  if (lx && lx->seccomp && (ret = ocirun_seccomp_prepare (err)) < 0)
+    return ret;
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return ocirun_make_error (err, errno, "socketpair");
 
@@ -983,6 +986,8 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
   int sv[2], r, ret, st;
 
   e->pid = -1;
+  if (e->config->linux && e->config->linux->seccomp && (ret = ocirun_seccomp_prepare (err)) < 0)
+    return ret;
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return ocirun_make_error (err, errno, "socketpair");
 

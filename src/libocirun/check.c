@@ -1,12 +1,12 @@
 #include "config.h"
 #include "netdev.h"
 #include "ocirun.h"
+#include "seccomp-filter.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <seccomp.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -159,7 +159,7 @@ arch_known (const char *name)
   for (i = 0; name[i]; i++)
     lower[i] = (char)tolower ((unsigned char)name[i]);
   lower[i] = '\0';
-  return seccomp_arch_resolve_name (lower) != 0;
+  return ocirun_seccomp_arch_known (lower);
 }
 
 struct ns_info
@@ -346,8 +346,15 @@ check_sysctl (struct ocirun_problems *p, const oci_config *c)
 static void
 check_seccomp (struct ocirun_problems *p, const oci_seccomp *s)
 {
+  cleanup_error ocirun_error_t lerr = NULL;
+
   if (s == NULL)
     return;
+  if (ocirun_seccomp_prepare (&lerr) < 0)
+    {
+      ocirun_problems_add (p, "linux.seccomp: %s", lerr->msg);
+      return;
+    }
   if (!in_list (seccomp_actions, s->default_action))
     ocirun_problems_add (p, "linux.seccomp.defaultAction: unknown action `%s`", s->default_action);
   for (size_t i = 0; i < s->architectures_len; i++)

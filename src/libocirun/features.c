@@ -1,11 +1,11 @@
 #include "config.h"
 #include "ocirun.h"
+#include "seccomp-filter.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <linux/seccomp.h>
-#include <seccomp.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -154,7 +154,7 @@ seccomp_flag_supported (unsigned int flag)
 }
 
 static void
-add_seccomp (struct text *t)
+add_seccomp (struct text *t, bool have_lib)
 {
   const char *archs[N_ELEMS (seccomp_archs)];
   const char *known[N_ELEMS (seccomp_flags)], *supported[N_ELEMS (seccomp_flags)];
@@ -164,8 +164,13 @@ add_seccomp (struct text *t)
    * kernel has it; the kernel's part shows in supportedFlags. */
   bool kernel_has_seccomp = prctl (PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
 
+  if (!have_lib)
+    {
+      add (t, "\"seccomp\":{\"enabled\":false}");
+      return;
+    }
   for (size_t i = 0; i < N_ELEMS (seccomp_archs); i++)
-    if (seccomp_arch_resolve_name (seccomp_archs[i]) != 0)
+    if (ocirun_seccomp_arch_known (seccomp_archs[i]))
       {
         char *d = names[n_archs];
         snprintf (d, sizeof names[0], "SCMP_ARCH_%s", seccomp_archs[i]);
@@ -222,7 +227,10 @@ oci_features *
 ocirun_features (void)
 {
   struct text t = { NULL, 0 };
-  const struct scmp_version *sv = seccomp_version ();
+  cleanup_error ocirun_error_t serr = NULL;
+  unsigned major, minor, micro;
+  /* Without libseccomp this build cannot apply filters: say so. */
+  bool have_seccomp = ocirun_seccomp_version (&major, &minor, &micro, &serr) == 0;
   ocispec_errors errs = { NULL, 0 };
   oci_features *f;
 
@@ -235,15 +243,16 @@ ocirun_features (void)
   add (&t, ",");
   add_capabilities (&t);
   add (&t, ",\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":true,\"systemdUser\":true},");
-  add_seccomp (&t);
+  add_seccomp (&t, have_seccomp);
   /* As features-linux.md defines them: whether this build can apply
    * profiles and labels (security.c can), not whether the host has the LSM
    * on right now. */
   add (&t, ",\"apparmor\":{\"enabled\":true},\"selinux\":{\"enabled\":true}");
   add (&t, ",\"intelRdt\":{\"enabled\":true}");
   add (&t, ",\"mountExtensions\":{\"idmap\":{\"enabled\":true}}");
-  add (&t, "},\"annotations\":{\"io.github.seccomp.libseccomp.version\":\"%u.%u.%u\",", sv->major, sv->minor,
-       sv->micro);
+  add (&t, "},\"annotations\":{");
+  if (have_seccomp)
+    add (&t, "\"io.github.seccomp.libseccomp.version\":\"%u.%u.%u\",", major, minor, micro);
   add (&t, "\"run.oci.ocirun.commit\":\"%s\",\"run.oci.ocirun.version\":\"%s\"}}", GIT_COMMIT, PACKAGE_VERSION);
 
   f = oci_features_parse_data (t.s, t.len, &errs);

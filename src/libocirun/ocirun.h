@@ -124,6 +124,10 @@ int ocirun_parse_signal (const char *s, int *signo, ocirun_error_t *err);
 /* The config `ocirun spec` writes (runc's default, or its rootless variant). */
 oci_config *ocirun_default_spec (bool rootless);
 
+/* libseccomp's version; loads the library (it is only loaded for containers
+ * with a filter otherwise). */
+int ocirun_seccomp_version (unsigned *major, unsigned *minor, unsigned *micro, ocirun_error_t *err);
+
 /* features.json describing what this build really supports. */
 oci_features *ocirun_features (void);
 

@@ -8,6 +8,14 @@
 #include "error.h"
 #include "ocispec.h"
 
+/* Loads libseccomp (once per process). Call it before the process leaves
+ * the host's filesystem: ocirun_seccomp_load never loads it itself. */
+int ocirun_seccomp_prepare (ocirun_error_t *err);
+
+/* Whether libseccomp (loaded by ocirun_seccomp_prepare) knows the
+ * architecture name ("x86_64"). */
+bool ocirun_seccomp_arch_known (const char *name);
+
 /* True when some rule (or the default) uses SCMP_ACT_NOTIFY. */
 bool ocirun_seccomp_uses_notify (const oci_seccomp *seccomp);
 

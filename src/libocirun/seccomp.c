@@ -1,13 +1,91 @@
 #include "config.h"
+#include "ocirun.h"
 #include "seccomp-filter.h"
 #include "util.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <seccomp.h>
 #include <string.h>
 
 #define SECCOMP_MAX_ARGS 6
+
+/* libseccomp is dlopen'ed by the containers that have a filter, not linked:
+ * mapping it costs every other command ~70 KiB of resident memory and the
+ * loader's time. */
+#define LIBSECCOMP_FUNCS(X)                                                                                            \
+  X (seccomp_init)                                                                                                     \
+  X (seccomp_release)                                                                                                  \
+  X (seccomp_attr_set)                                                                                                 \
+  X (seccomp_arch_add)                                                                                                 \
+  X (seccomp_arch_resolve_name)                                                                                        \
+  X (seccomp_syscall_resolve_name)                                                                                     \
+  X (seccomp_rule_add_array)                                                                                           \
+  X (seccomp_load)                                                                                                     \
+  X (seccomp_notify_fd)                                                                                                \
+  X (seccomp_version)
+
+/* Filled once per process, before it can leave the host's filesystem; the
+ * children it clones inherit the mapping. */
+static struct
+{
+#define X(f) __typeof__ (f) *f;
+  LIBSECCOMP_FUNCS (X)
+#undef X
+  bool loaded;
+} lib;
+
+int
+ocirun_seccomp_prepare (ocirun_error_t *err)
+{
+  void *h;
+
+  if (lib.loaded)
+    return 0;
+  h = dlopen ("libseccomp.so.2", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (h == NULL)
+    return ocirun_make_error (err, -ENOENT, "seccomp: cannot load libseccomp.so.2: %s", dlerror ());
+#define X(f)                                                                                                           \
+  if ((lib.f = (__typeof__ (f) *)dlsym (h, #f)) == NULL)                                                               \
+    return ocirun_make_error (err, -ENOENT, "seccomp: libseccomp.so.2 has no %s", #f);
+  LIBSECCOMP_FUNCS (X)
+#undef X
+  lib.loaded = true;
+  return 0;
+}
+
+#define seccomp_init (lib.seccomp_init)
+#define seccomp_release (lib.seccomp_release)
+#define seccomp_attr_set (lib.seccomp_attr_set)
+#define seccomp_arch_add (lib.seccomp_arch_add)
+#define seccomp_arch_resolve_name (lib.seccomp_arch_resolve_name)
+#define seccomp_syscall_resolve_name (lib.seccomp_syscall_resolve_name)
+#define seccomp_rule_add_array (lib.seccomp_rule_add_array)
+#define seccomp_load (lib.seccomp_load)
+#define seccomp_notify_fd (lib.seccomp_notify_fd)
+#define seccomp_version (lib.seccomp_version)
+
+int
+ocirun_seccomp_version (unsigned *major, unsigned *minor, unsigned *micro, ocirun_error_t *err)
+{
+  const struct scmp_version *v;
+  int ret = ocirun_seccomp_prepare (err);
+
+  if (ret < 0)
+    return ret;
+  v = seccomp_version ();
+  *major = v->major;
+  *minor = v->minor;
+  *micro = v->micro;
+  return 0;
+}
+
+bool
+ocirun_seccomp_arch_known (const char *name)
+{
+  return lib.loaded && seccomp_arch_resolve_name (name) != 0;
+}
 
 static void
 seccomp_release_p (scmp_filter_ctx *ctx)
@@ -222,6 +300,12 @@ seccomp_load_inner (const oci_seccomp *seccomp, int *listener_fd, ocirun_error_t
   int ret;
 
   *listener_fd = -1;
+
+  /* Loading the library here would take it from wherever this process
+   * stands now: inside the container's rootfs, that is the container's
+   * code running with the runtime's privileges. */
+  if (!lib.loaded)
+    return ocirun_make_error (err, -ELIBACC, "libseccomp was not loaded before entering the container");
 
   ret = parse_action (seccomp->default_action, seccomp->has_default_errno_ret, seccomp->default_errno_ret,
                       &default_action, err);

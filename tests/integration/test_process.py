@@ -6,6 +6,7 @@ runc 1.1.5 is the reference wherever it supports the setting."""
 import os
 import platform
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,6 +146,34 @@ def test_seccomp_matches_runc(ocirun, runc, bundle, cid, nnp):
     assert "hostname=1" in a.out
     assert "linux32=1" in a.out and "linux64=0" in a.out
     assert (a.out, a.err) == (b.out, b.err)
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86 architectures in the profile")
+@pytest.mark.parametrize("filtered", [False, True])
+def test_libseccomp_mapped_only_with_a_filter(ocirun, bundle, cid, filtered):
+    """libseccomp is loaded for containers with a filter, before the init
+    leaves the host's filesystem; the others never map it. The created
+    init is still the runtime's code, so its maps show what it loaded; an
+    exec into the container gets the filter too."""
+    if filtered:
+        bundle.config["linux"]["seccomp"] = SECCOMP
+    bundle.config["root"]["readonly"] = False
+    bundle.config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    bundle.set_args("sleep", "100").write()
+    ocirun("create", "--bundle", bundle.path, cid)
+    try:
+        pid = ocirun.state(cid)["pid"]
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert ("libseccomp" in maps) == filtered, maps
+        ocirun("start", cid)
+        r = ocirun("exec", cid, "sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/x; echo mkdir=$?",
+                   check=False)
+        assert r.rc == 0, r
+        assert ("Seccomp:\t2" in r.out) == filtered, r
+        assert ("mkdir=1" if filtered else "mkdir=0") in r.out, r
+    finally:
+        ocirun("delete", "-f", cid)
+    assert_nothing_left(ocirun, cid)
 
 
 def test_seccomp_unknown_action_is_an_error(ocirun, bundle, cid):

@@ -435,6 +435,12 @@ test_seccomp (void)
         "{\"names\":[\"dup3\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":95,\"args\":["
         "{\"index\":2,\"value\":1073741824,\"valueTwo\":1073741824,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
         "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}";
+  /* The library is only loaded on request, never from wherever the
+   * process stands when it builds the filter. */
+  cleanup_free char *unloaded = run_child (NULL, sc, child_error, NULL);
+  cleanup_error ocirun_error_t perr = NULL;
+  CHECK_STREQ (unloaded, "seccomp: libseccomp was not loaded before entering the container (79)");
+  CHECK (ocirun_seccomp_prepare (&perr) == 0);
   cleanup_free char *got = run_child (NULL, sc, child_seccomp, NULL);
   cleanup_free char *bad_action = run_child (NULL,
                                              "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{"
