@@ -439,19 +439,32 @@ ocirun_loaded_free (struct ocirun_loaded *l)
 /* want_cgroup: load the container's cgroup (commands that act on it);
  * without it, paused is read from the freezer directory stored at create. */
 static int
-load_state (struct ocirun_context *ctx, bool exclusive, bool want_config, bool want_cgroup, struct ocirun_loaded *l,
-            ocirun_error_t *err)
+load_state_at (struct ocirun_context *ctx, int rootfd, bool exclusive, bool want_config, bool want_cgroup,
+               struct ocirun_loaded *l, ocirun_error_t *err)
 {
+  cleanup_close int own_rootfd = -1;
   bool frozen = false;
+  struct stat sb;
   int ret;
 
   l->dirfd = -1;
   ret = ocirun_validate_id (ctx->id, err);
   if (ret < 0)
     return ret;
-  l->dirfd = ocirun_state_open (ctx->root, ctx->id, exclusive, err);
+  if (rootfd < 0)
+    {
+      rootfd = own_rootfd = open (ctx->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (rootfd < 0)
+        {
+          if (errno == ENOENT)
+            return ocirun_make_error (err, -ENOENT, "container `%s` does not exist", ctx->id);
+          return ocirun_make_error (err, errno, "open state root `%s`", ctx->root);
+        }
+    }
+  l->dirfd = ocirun_state_open_at (rootfd, ctx->id, exclusive, &sb, err);
   if (l->dirfd < 0)
     return l->dirfd;
+  l->owner = sb.st_uid;
   ret = ocirun_state_read (l->dirfd, &l->st, err);
   if (ret < 0)
     return ret;
@@ -490,6 +503,13 @@ load_state (struct ocirun_context *ctx, bool exclusive, bool want_config, bool w
         return ret;
     }
   return 0;
+}
+
+static int
+load_state (struct ocirun_context *ctx, bool exclusive, bool want_config, bool want_cgroup, struct ocirun_loaded *l,
+            ocirun_error_t *err)
+{
+  return load_state_at (ctx, -1, exclusive, want_config, want_cgroup, l, err);
 }
 
 int
@@ -889,6 +909,8 @@ int
 ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocirun_error_t *err)
 {
   cleanup_dir DIR *d = opendir (ctx->root);
+  cleanup_free char *owner_name = NULL;
+  uid_t owner_uid = (uid_t)-1;
   struct dirent *de;
   size_t cap = 0;
 
@@ -909,7 +931,7 @@ ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocir
       if (de->d_name[0] == '.')
         continue;
       sub.id = de->d_name;
-      if (load_state (&sub, false, false, false, &l, &e) < 0)
+      if (load_state_at (&sub, dirfd (d), false, false, false, &l, &e) < 0)
         continue; /* being created or deleted right now */
       if (out->len == cap)
         {
@@ -917,20 +939,21 @@ ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocir
           out->items = xrealloc (out->items, cap * sizeof *out->items);
         }
       out->items[out->len] = runc_state_from (&l);
-      /* runc shows who owns the state directory. */
-      {
-        struct stat sb;
-        struct passwd pw, *res = NULL;
-        char buf[1024];
-        if (fstat (l.dirfd, &sb) == 0)
-          {
-            free (out->items[out->len]->owner);
-            if (getpwuid_r (sb.st_uid, &pw, buf, sizeof buf, &res) == 0 && res)
-              out->items[out->len]->owner = xstrdup (res->pw_name);
-            else
-              xasprintf (&out->items[out->len]->owner, "#%u", (unsigned)sb.st_uid);
-          }
-      }
+      /* runc shows who owns the state directory; one owner for all of
+       * them is the rule, and each lookup reads the passwd database. */
+      if (owner_name == NULL || l.owner != owner_uid)
+        {
+          struct passwd pw, *res = NULL;
+          char buf[1024];
+          free (owner_name);
+          owner_uid = l.owner;
+          if (getpwuid_r (owner_uid, &pw, buf, sizeof buf, &res) == 0 && res)
+            owner_name = xstrdup (res->pw_name);
+          else
+            xasprintf (&owner_name, "#%u", (unsigned)owner_uid);
+        }
+      free (out->items[out->len]->owner);
+      out->items[out->len]->owner = xstrdup (owner_name);
       out->len++;
     }
   if (out->len)

@@ -24,6 +24,7 @@ struct ocirun_loaded
   oci_config *config; /* only when loaded with want_config */
   struct ocirun_cgroup *cg;
   enum ocirun_status status;
+  uid_t owner; /* of the state directory */
 };
 int ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want_config, struct ocirun_loaded *l,
                            ocirun_error_t *err);

@@ -153,13 +153,20 @@ remove_at (int rootfd, const char *id, ocirun_error_t *err)
  * left by a create that died before writing its state: the creator holds
  * the lock from reserve until status.json exists. */
 static bool
+status_missing (int dirfd)
+{
+  struct stat sb;
+  return fstatat (dirfd, STATUS_FILE, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+static bool
 is_abandoned (int dirfd)
 {
   struct stat sb;
 
   if (fstat (dirfd, &sb) < 0 || sb.st_nlink == 0)
     return false;
-  return fstatat (dirfd, STATUS_FILE, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+  return status_missing (dirfd);
 }
 
 /* Removes ROOT/ID when it is an abandoned reservation; true when it did. */
@@ -273,7 +280,6 @@ int
 ocirun_state_open (const char *root, const char *id, bool exclusive, ocirun_error_t *err)
 {
   cleanup_close int rootfd = -1;
-  cleanup_close int dfd = -1;
   struct stat sb;
   int ret;
 
@@ -287,6 +293,19 @@ ocirun_state_open (const char *root, const char *id, bool exclusive, ocirun_erro
         return plain_error (err, ENOENT, "does not exist", id);
       return ocirun_make_error (err, errno, "open state root `%s`", root);
     }
+  return ocirun_state_open_at (rootfd, id, exclusive, &sb, err);
+}
+
+int
+ocirun_state_open_at (int rootfd, const char *id, bool exclusive, struct stat *sb_out, ocirun_error_t *err)
+{
+  cleanup_close int dfd = -1;
+  struct stat sb;
+  int ret;
+
+  ret = check_id (id, err);
+  if (ret < 0)
+    return ret;
   dfd = openat (rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dfd < 0)
     {
@@ -303,8 +322,9 @@ ocirun_state_open (const char *root, const char *id, bool exclusive, ocirun_erro
     return ocirun_make_error (err, errno, "stat state of container `%s`", id);
   if (sb.st_nlink == 0)
     return plain_error (err, ENOENT, "does not exist", id);
+  *sb_out = sb;
 
-  if (is_abandoned (dfd))
+  if (status_missing (dfd))
     {
       /* Holding the lock proves the create that made it is gone; with the
        * exclusive lock we may clean up after it. */

@@ -12,6 +12,8 @@
 #include "error.h"
 #include "ocispec.h"
 
+struct stat;
+
 enum ocirun_status
 {
   OCIRUN_STATUS_CREATING = 0,
@@ -37,6 +39,9 @@ int ocirun_state_reserve (const char *root, const char *id, ocirun_error_t *err)
  * by a create that died before writing status.json also fails with -ENOENT
  * (and is removed when `exclusive`). */
 int ocirun_state_open (const char *root, const char *id, bool exclusive, ocirun_error_t *err);
+/* The same with the state root already open (list: one open for all);
+ * *sb receives the directory's stat (its owner is the container's). */
+int ocirun_state_open_at (int rootfd, const char *id, bool exclusive, struct stat *sb, ocirun_error_t *err);
 
 int ocirun_state_write (int dirfd, const oci_container_status *st, ocirun_error_t *err);
 int ocirun_state_read (int dirfd, oci_container_status **st, ocirun_error_t *err);
