@@ -800,6 +800,9 @@ ocirun_spawn_init (struct ocirun_spawn *s, ocirun_error_t *err)
   ret = send_idmap_trees (s, sv[0], pid, err);
   if (ret < 0)
     goto fail;
+  ret = ocirun_cgroup_attach (s->cg, pid, err);
+  if (ret < 0)
+    goto fail;
   if (sync_send (sv[0], SYNC_GO, pid, NULL, -1) < 0)
     {
       ret = ocirun_make_error (err, errno, "start the container init");
@@ -1011,6 +1014,9 @@ ocirun_spawn_exec (struct ocirun_exec_spawn *e, ocirun_error_t *err)
       exec_joiner (e, sv[1]);
     }
   close (sv[1]);
+  ret = ocirun_cgroup_attach (e->cg, joiner, err);
+  if (ret < 0)
+    goto fail;
   if (sync_send (sv[0], SYNC_GO, 0, NULL, -1) < 0)
     {
       ret = ocirun_make_error (err, errno, "start the exec process");

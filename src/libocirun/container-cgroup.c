@@ -82,11 +82,31 @@ ocirun_container_resume (struct ocirun_context *ctx, ocirun_error_t *err)
 
 /* Copies into dst what `runc update` changes (memory, cpu, pids, the block
  * I/O weight, unified): like runc, a zero or absent value leaves the
- * setting as it is, and the rest of linux.resources (devices, hugepages,
- * throttles...) is not updated. */
+ * setting as it is, and the rest of linux.resources (hugepages,
+ * throttles...) is not updated. Device rules are, unlike runc's (which
+ * keeps those of create): a non-empty list replaces the old one; the cgroup
+ * layer only writes the difference, so the container keeps the devices both
+ * allow. */
 static void
 merge_resources (oci_resources *dst, const oci_resources *src)
 {
+  if (src->devices_len)
+    {
+      for (size_t i = 0; i < dst->devices_len; i++)
+        oci_device_cgroup_free (dst->devices[i]);
+      free (dst->devices);
+      dst->devices = xmalloc0 (src->devices_len * sizeof *dst->devices);
+      for (size_t i = 0; i < src->devices_len; i++)
+        {
+          oci_device_cgroup *d = xmalloc0 (sizeof *d);
+          *d = *src->devices[i];
+          d->type = src->devices[i]->type ? xstrdup (src->devices[i]->type) : NULL;
+          d->access = src->devices[i]->access ? xstrdup (src->devices[i]->access) : NULL;
+          dst->devices[i] = d;
+        }
+      dst->devices_len = src->devices_len;
+      dst->has_devices = true;
+    }
   if (src->memory)
     {
       if (dst->memory == NULL)
@@ -174,7 +194,10 @@ ocirun_container_update (struct ocirun_context *ctx, const oci_resources *r, oci
   /* Only what this call changes goes to the cgroup. */
   apply = xmalloc0 (sizeof *apply);
   merge_resources (apply, r);
-  ret = ocirun_cgroup_update (l.cg, apply, err);
+  /* The devices of linux.devices replace runc's default rules for their
+   * paths, as they did at create. */
+  ret = ocirun_cgroup_update (l.cg, apply, l.config->linux ? l.config->linux->devices : NULL,
+                              l.config->linux ? l.config->linux->devices_len : 0, err);
   oci_resources_free (apply);
   if (ret < 0)
     return ret;

@@ -1071,6 +1071,24 @@ do_cgroup_mount (struct ocirun_container *c, const oci_mount *m, const struct oc
         return ocirun_error_prefix (err, "mount `cgroup` on `%s`", m->destination);
       if (mount ("cgroup2", fd_path (tbuf, target), "cgroup2", o->flags & ~(MS_BIND | MS_REC), NULL) == 0)
         return apply_propagation_and_attrs (c, m->destination, o, err);
+      if (errno == EBUSY && cgroupns)
+        {
+          /* The target is the root of a mount of this same cgroup2 tree
+           * (the rootless spec rbinds the host's /sys), where the kernel
+           * refuses to stack it again; /proc/self/cgroup says "/" in the
+           * namespace, so a bind would show the host's whole tree. A tmpfs
+           * in between lets the namespace's own view be mounted. */
+          if (mount ("tmpfs", fd_path (tbuf, target), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755")
+              < 0)
+            return ocirun_make_error (err, errno, "mount `tmpfs` on `%s`", m->destination);
+          close (target);
+          target = reopen_target (c, m->destination, err);
+          if (target < 0)
+            return target;
+          if (mount ("cgroup2", fd_path (tbuf, target), "cgroup2", o->flags & ~(MS_BIND | MS_REC), NULL) < 0)
+            return ocirun_make_error (err, errno, "mount `cgroup2` on `%s`", m->destination);
+          return apply_propagation_and_attrs (c, m->destination, o, err);
+        }
       if (errno != EPERM && errno != EBUSY)
         return ocirun_make_error (err, errno, "mount `cgroup2` on `%s`", m->destination);
 

@@ -28,6 +28,18 @@ def ocirun_binary():
     raise RuntimeError("ocirun binary not found: build it or set OCIRUN")
 
 
+def run_captured(cmd, timeout=60, **kw):
+    """subprocess.run with stdout and stderr through files, not pipes: a
+    created container's init inherits the caller's stdio, and a pipe would
+    then never reach EOF."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        cp = subprocess.run(cmd, stdout=out, stderr=err, text=True, timeout=timeout, **kw)
+        out.seek(0)
+        err.seek(0)
+        cp.stdout, cp.stderr = out.read(), err.read()
+    return cp
+
+
 class Result:
     def __init__(self, cp):
         self.rc = cp.returncode
@@ -49,14 +61,8 @@ class Runtime:
 
     def __call__(self, *args, check=True, input=None, timeout=60, env=None, cwd=None, global_args=None):
         cmd = [self.binary, "--root", self.root] + list(global_args or self.global_args) + [str(a) for a in args]
-        # Files, not pipes: a created container's init inherits the caller's
-        # stdio, and a pipe would then never reach EOF.
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            cp = subprocess.run(cmd, input=input, stdout=out, stderr=err, text=True, timeout=timeout, env=env,
-                                cwd=cwd, stdin=None if input is not None else subprocess.DEVNULL)
-            out.seek(0)
-            err.seek(0)
-            cp.stdout, cp.stderr = out.read(), err.read()
+        cp = run_captured(cmd, input=input, timeout=timeout, env=env, cwd=cwd,
+                          stdin=None if input is not None else subprocess.DEVNULL)
         r = Result(cp)
         if check and r.rc != 0:
             raise AssertionError(f"{' '.join(cmd)} failed: {r}")

@@ -157,6 +157,53 @@ def test_update_resources_file(ocirun, runc, bundle, cid, tmp_path):
     assert pids["ocirun"] == pids["runc"] == ("40", str(48 * MiB))
 
 
+def test_update_device_rules_from_inside(ocirun, bundle, cid, tmp_path):
+    """`update --resources` with device rules changes what the running
+    container may open: v1 devices.list here, the eBPF program on v2 (the
+    VM runs this too). /dev/kmsg (c 1:11) is in the container but only
+    allowed by the rules of the moment (opened write-only: reading it needs
+    CAP_SYSLOG); /dev/null stays usable throughout."""
+    kmsg = {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    bundle.linux.setdefault("devices", []).append(
+        {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o644, "uid": 0, "gid": 0})
+    res = bundle.linux.setdefault("resources", {})
+    res["devices"] = [{"allow": False, "access": "rwm"}, kmsg]
+    start(ocirun, bundle, cid)
+    probe = "true >/dev/kmsg && echo kmsg=ok; true </dev/null && echo null=ok"
+
+    def probe_out():
+        r = ocirun("exec", cid, "sh", "-c", probe, check=False)
+        return r.out.split(), r.err
+
+    assert probe_out()[0] == ["kmsg=ok", "null=ok"]
+    f = tmp_path / "deny.json"
+    f.write_text(json.dumps({"devices": [{"allow": False, "access": "rwm"}]}))
+    ocirun("update", "--resources", f, cid)
+    out, err = probe_out()
+    assert out == ["null=ok"] and "Operation not permitted" in err, (out, err)
+    f.write_text(json.dumps({"devices": [{"allow": False, "access": "rwm"}, kmsg]}))
+    ocirun("update", "--resources", f, cid)
+    assert probe_out()[0] == ["kmsg=ok", "null=ok"]
+
+
+def test_update_keeps_linux_devices_replacing_defaults(ocirun, bundle, cid, tmp_path):
+    """A linux.devices entry at /dev/zero takes the place of runc's default
+    rule for it (create); an update with device rules must not bring that
+    default back."""
+    bundle.linux.setdefault("devices", []).append(
+        {"path": "/dev/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o666, "uid": 0, "gid": 0})
+    bundle.linux.setdefault("resources", {})["devices"] = [{"allow": False, "access": "rwm"}]
+    start(ocirun, bundle, cid)
+    probe = "head -c1 /dev/zero >/dev/null && echo zero=ok; true </dev/null && echo null=ok"
+    r = ocirun("exec", cid, "sh", "-c", probe, check=False)
+    assert r.out.split() == ["null=ok"] and "Operation not permitted" in r.err, r
+    f = tmp_path / "deny.json"
+    f.write_text(json.dumps({"devices": [{"allow": False, "access": "rwm"}]}))
+    ocirun("update", "--resources", f, cid)
+    r = ocirun("exec", cid, "sh", "-c", probe, check=False)
+    assert r.out.split() == ["null=ok"] and "Operation not permitted" in r.err, r
+
+
 @pytest.mark.parametrize("args", [
     ["--memory", "abc"],
     ["--cpu-share", "xyz"],

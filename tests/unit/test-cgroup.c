@@ -20,6 +20,7 @@
 
 #include "cgroup/cgroup-internal.h"
 #include "cgroup/devices-ebpf.h"
+#include "cgroup/devices-rules.h"
 #include "util.h"
 #include "unit.h"
 
@@ -377,7 +378,7 @@ test_v1 (void)
       oci_resources *u = parse_resources ("{\"memory\":{\"limit\":100663296},\"pids\":{\"limit\":-1},"
                                           "\"cpu\":{\"quota\":-1}}");
       CHECK (ocirun_cgroup_pids (loaded, &pids, &n, &err) == 0 && n == 1);
-      ret = ocirun_cgroup_update (loaded, u, &err);
+      ret = ocirun_cgroup_update (loaded, u, NULL, 0, &err);
       if (ret < 0)
         fprintf (stderr, "update: %s\n", err->msg);
       CHECK (ret == 0);
@@ -624,7 +625,7 @@ test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_req
    * old program is replaced, not stacked. */
   r = parse_resources ("{\"devices\":[{\"allow\":true,\"access\":\"rwm\"},"
                        "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":7,\"access\":\"w\"}]}");
-  ret = ocirun_cgroup_update (cg, r, &err);
+  ret = ocirun_cgroup_update (cg, r, NULL, 0, &err);
   oci_resources_free (r);
   if (ret < 0)
     fprintf (stderr, "v2 devices update: %s\n", err->msg);
@@ -636,7 +637,7 @@ test_v2_devices (const struct ocirun_cgroup_layout *v2, struct ocirun_cgroup_req
 
   r = parse_resources ("{\"devices\":[{\"allow\":true,\"access\":\"rwm\"},"
                        "{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":9,\"access\":\"rwm\"}]}");
-  ret = ocirun_cgroup_update (cg, r, &err);
+  ret = ocirun_cgroup_update (cg, r, NULL, 0, &err);
   oci_resources_free (r);
   CHECK (ret == 0);
   /* /dev/urandom (1:9) has a default allow rule too: still open */
@@ -890,6 +891,46 @@ test_rootless (void)
   CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
 }
 
+/* The v1 controller's model: what the kernel keeps after a list of rules,
+ * and what devices.list shows, so that an update writes the difference. */
+static void
+test_device_rules_model (void)
+{
+  const struct ocirun_device_rule rules[]
+      = {
+          { true, 'a', -1, -1, "rwm" }, { false, 'a', -1, -1, "rwm" }, { true, 'c', 1, 3, "rw" },
+          { true, 'c', 1, 3, "m" },     { true, 'c', 136, -1, "rwm" }, { false, 'c', 136, -1, "m" },
+          { false, 'b', 8, 0, "r" }, /* nothing to take: no-op */
+        };
+  cleanup_dev_state struct ocirun_dev_state s = { 0 }, l = { 0 }, allow = { 0 };
+  const struct ocirun_dev_exception *e;
+  ocirun_error_t err = NULL;
+  char text[64];
+
+  CHECK (ocirun_dev_state_from_rules (rules, sizeof rules / sizeof rules[0], &s, &err) == 0);
+  CHECK (!s.default_allow && s.len == 2);
+  e = ocirun_dev_find (&s, 'c', 1, 3);
+  CHECK (e && e->perms == (OCIRUN_DEV_R | OCIRUN_DEV_W | OCIRUN_DEV_M));
+  e = ocirun_dev_find (&s, 'c', 136, -1);
+  CHECK (e && e->perms == (OCIRUN_DEV_R | OCIRUN_DEV_W));
+  ocirun_dev_text ('c', 136, -1, OCIRUN_DEV_R | OCIRUN_DEV_W, text, sizeof text);
+  CHECK_STREQ (text, "c 136:* rw");
+
+  /* The same state as the kernel lists it, in another order. */
+  CHECK (ocirun_dev_state_from_list ("c 136:* rw\nc 1:3 rwm\n", &l, &err) == 0);
+  CHECK (ocirun_dev_state_equal (&s, &l));
+  CHECK (ocirun_dev_state_from_list ("a *:* rwm\n", &allow, &err) == 0);
+  CHECK (allow.default_allow && allow.len == 0 && !ocirun_dev_state_equal (&s, &allow));
+  CHECK (ocirun_dev_state_from_list ("c 1:x rwm\n", &l, &err) == -EINVAL);
+  CHECK (err && strstr (err->msg, "unexpected line `c 1:x rwm`"));
+  ocirun_error_free (&err);
+
+  /* Denying part of an allowed wildcard cannot be expressed. */
+  CHECK (ocirun_dev_apply (&s, false, 'c', 136, 4, OCIRUN_DEV_R, &err) == -EINVAL);
+  CHECK (err && strstr (err->msg, "`deny c 136:4 r`") && strstr (err->msg, "wildcard rule `c 136:* rw`"));
+  ocirun_error_free (&err);
+}
+
 int
 main (void)
 {
@@ -897,6 +938,7 @@ main (void)
 
   test_clean_path ();
   test_mountinfo ();
+  test_device_rules_model ();
 
   if (geteuid () != 0)
     {

@@ -16,7 +16,7 @@ check_parse (const char *path, const char *id, const char *slice, const char *un
 {
   cleanup_free char *s = NULL, *u = NULL;
   ocirun_error_t err = NULL;
-  int ret = ocirun_systemd_parse_path (path, id, &s, &u, &err);
+  int ret = ocirun_systemd_parse_path (path, id, false, &s, &u, &err);
   CHECK (ret == 0);
   if (ret < 0)
     {
@@ -33,7 +33,7 @@ check_parse_error (const char *path, const char *needle)
 {
   cleanup_free char *s = NULL, *u = NULL;
   ocirun_error_t err = NULL;
-  int ret = ocirun_systemd_parse_path (path, "id", &s, &u, &err);
+  int ret = ocirun_systemd_parse_path (path, "id", false, &s, &u, &err);
   CHECK (ret < 0);
   CHECK (s == NULL && u == NULL);
   if (ret < 0)
@@ -241,6 +241,182 @@ test_props (void)
   CHECK (ocirun_systemd_resource_props (NULL, OCIRUN_CGROUP_V2, &p, &err) == 0 && p.len == 0);
 }
 
+/* The device properties as one line: "DevicePolicy=strict DeviceAllow=
+ * DeviceAllow=char-* m,/dev/char/1:3 rwm" (each DeviceAllow in order). */
+static char *
+device_line (const struct ocirun_systemd_props *p)
+{
+  char *out = xstrdup ("");
+  for (size_t i = 0; i < p->len; i++)
+    {
+      const struct ocirun_systemd_prop *x = &p->p[i];
+      char *next = NULL;
+      if (x->type == 's')
+        xasprintf (&next, "%s%s%s=%s", out, *out ? " " : "", x->name, x->str);
+      else if (x->type == 'D')
+        {
+          xasprintf (&next, "%s%s%s=", out, *out ? " " : "", x->name);
+          for (size_t j = 0; j < x->pairs_len; j++)
+            {
+              char *more = NULL;
+              xasprintf (&more, "%s%s%s %s", next, j ? "," : "", x->pairs[2 * j], x->pairs[2 * j + 1]);
+              free (next);
+              next = more;
+            }
+        }
+      else
+        continue;
+      free (out);
+      out = next;
+    }
+  return out;
+}
+
+#define RULE(allow, type, major, minor, access)                                                                        \
+  {                                                                                                                    \
+    allow, type, major, minor, access                                                                                  \
+  }
+
+static void
+check_devices (const struct ocirun_device_rule *rules, size_t n, const char *want)
+{
+  struct ocirun_systemd_props p = { 0 };
+  ocirun_error_t err = NULL;
+  cleanup_free char *line = NULL;
+  int ret = ocirun_systemd_device_props (rules, n, NULL, &p, &err);
+
+  CHECK (ret == 0);
+  if (ret < 0)
+    {
+      fprintf (stderr, "device props: %s\n", err->msg);
+      ocirun_error_free (&err);
+      return;
+    }
+  line = device_line (&p);
+  CHECK_STREQ (line, want);
+  ocirun_systemd_props_clear (&p);
+}
+
+static void
+test_devices (void)
+{
+  /* The usual config: deny all, then runc's defaults; sorted by major,
+   * minor (any first), type, as runc lists them. */
+  const struct ocirun_device_rule usual[] = {
+    RULE (false, 'a', -1, -1, "rwm"), RULE (true, 'c', -1, -1, "m"), RULE (true, 'b', -1, -1, "m"),
+    RULE (true, 'c', 1, 3, "rwm"),    RULE (true, 'c', 1, 8, "rwm"), RULE (true, 'c', 1, 7, "rwm"),
+    RULE (true, 'c', 5, 0, "rwm"),    RULE (true, 'c', 1, 5, "rwm"), RULE (true, 'c', 1, 9, "rwm"),
+    RULE (true, 'c', 136, -1, "rwm"), RULE (true, 'c', 5, 2, "rwm"), RULE (true, 'c', 10, 200, "rwm"),
+  };
+  check_devices (usual, sizeof usual / sizeof usual[0],
+                 "DevicePolicy=strict DeviceAllow= DeviceAllow=block-* m,char-* m,/dev/char/1:3 rwm,"
+                 "/dev/char/1:5 rwm,/dev/char/1:7 rwm,/dev/char/1:8 rwm,/dev/char/1:9 rwm,/dev/char/5:0 rwm,"
+                 "/dev/char/5:2 rwm,/dev/char/10:200 rwm,char-136 rwm");
+
+  /* Permissions of one device merge (in rwm order); a later deny takes
+   * them away; block devices by path too. */
+  const struct ocirun_device_rule merge[] = {
+    RULE (true, 'c', 4, 1, "w"),  RULE (true, 'c', 4, 1, "mr"), RULE (true, 'b', 7, 0, "rwm"),
+    RULE (false, 'b', 7, 0, "w"), RULE (true, 'c', 4, 2, "r"),  RULE (false, 'c', 4, 2, "rwm"),
+    RULE (true, 'b', 8, -1, "r"),
+  };
+  check_devices (merge, sizeof merge / sizeof merge[0],
+                 "DevicePolicy=strict DeviceAllow= DeviceAllow=/dev/char/4:1 rwm,/dev/block/7:0 rm,block-8 r");
+
+  /* Any "a" rule resets the list: everything before it is gone. */
+  const struct ocirun_device_rule reset[] = {
+    RULE (true, 'c', 1, 3, "rwm"),
+    RULE (false, 'a', 3, 4, "r"),
+    RULE (true, 'c', 1, 5, "r"),
+  };
+  check_devices (reset, 3, "DevicePolicy=strict DeviceAllow= DeviceAllow=/dev/char/1:5 r");
+
+  /* No rules: deny everything. Allow-all: systemd's "auto" and no list. */
+  check_devices (NULL, 0, "DevicePolicy=strict DeviceAllow= DeviceAllow=");
+  const struct ocirun_device_rule all[] = { RULE (false, 'c', 1, 3, "r"), RULE (true, 'a', -1, -1, "rwm") };
+  check_devices (all, 2, "DevicePolicy=auto DeviceAllow=");
+
+  /* A deny-list cannot be said to systemd: strict and nothing allowed
+   * (the cgroup's own rules then apply the list), as with runc. */
+  const struct ocirun_device_rule deny[] = { RULE (true, 'a', -1, -1, "rwm"), RULE (false, 'c', 1, 3, "rwm") };
+  check_devices (deny, 2, "DevicePolicy=strict DeviceAllow=");
+
+  /* Any major with one minor has no DeviceAllow form: left out. */
+  const struct ocirun_device_rule anymajor[] = { RULE (true, 'c', -1, 3, "r"), RULE (true, 'c', 1, 3, "r") };
+  check_devices (anymajor, 2, "DevicePolicy=strict DeviceAllow= DeviceAllow=/dev/char/1:3 r");
+
+  /* Denying part of an allowed wildcard is refused, as runc refuses it. */
+  {
+    const struct ocirun_device_rule hole[] = { RULE (true, 'c', 1, -1, "rwm"), RULE (false, 'c', 1, 3, "w") };
+    struct ocirun_systemd_props p = { 0 };
+    ocirun_error_t err = NULL;
+    CHECK (ocirun_systemd_device_props (hole, 2, NULL, &p, &err) < 0);
+    CHECK (p.len == 0);
+    CHECK (err && strstr (err->msg, "systemd cgroup driver: device rule `deny c 1:3 w` cannot be applied")
+           && strstr (err->msg, "wildcard rule `c 1:* rwm`"));
+    ocirun_error_free (&err);
+  }
+}
+
+static void
+test_user (void)
+{
+  cleanup_free char *s = NULL, *u = NULL;
+  ocirun_error_t err = NULL;
+
+  /* A user manager has no system.slice: runc's default is user.slice. */
+  CHECK (ocirun_systemd_parse_path ("", "abc", true, &s, &u, &err) == 0);
+  CHECK_STREQ (s, "user.slice");
+  CHECK_STREQ (u, "ocirun-abc.scope");
+  free (s);
+  free (u);
+  s = u = NULL;
+  CHECK (ocirun_systemd_parse_path ("app.slice:p:abc", "abc", true, &s, &u, &err) == 0);
+  CHECK_STREQ (s, "app.slice");
+
+  CHECK (ocirun_systemd_path_is_user ("/user.slice/user-1000.slice/user@1000.service/user.slice/x.scope"));
+  CHECK (!ocirun_systemd_path_is_user ("/system.slice/ocirun-x.scope"));
+  CHECK (!ocirun_systemd_path_is_user ("/user.slice/user-1000.slice/session-2.scope"));
+  CHECK (!ocirun_systemd_path_is_user ("/system.slice/user@1000.servicex/a.scope"));
+}
+
+/* Rootless without a user bus: the message names what was tried. */
+static void
+test_no_user_bus (void)
+{
+  struct ocirun_cgroup_request req = { .id = "ocirun-unit-systemd", .systemd = true, .rootless = true };
+  struct ocirun_cgroup *cg = NULL;
+  ocirun_error_t err = NULL;
+  int ret;
+
+  unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  setenv ("XDG_RUNTIME_DIR", "/nonexistent/ocirun-unit", 1);
+  ret = ocirun_cgroup_create (&req, &cg, &err);
+  CHECK (ret < 0 && cg == NULL);
+  if (ret < 0)
+    {
+      printf ("rootless without a user bus: %s\n", err->msg);
+      if (access ("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+        CHECK (strstr (err->msg, "cannot connect to the user bus `unix:path=/nonexistent/ocirun-unit/bus`")
+               && strstr (err->msg, "loginctl enable-linger"));
+      else
+        CHECK (strstr (err->msg, "rootless containers need cgroup v2") != NULL);
+      ocirun_error_free (&err);
+    }
+  unsetenv ("XDG_RUNTIME_DIR");
+  if (access ("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+    {
+      ret = ocirun_cgroup_create (&req, &cg, &err);
+      CHECK (ret < 0 && cg == NULL);
+      if (ret < 0)
+        {
+          CHECK (strstr (err->msg, "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set") != NULL);
+          ocirun_error_free (&err);
+        }
+    }
+  ocirun_cgroup_free (cg);
+}
+
 /* Without systemd on the bus (this host) the driver says so plainly. */
 static void
 test_unreachable (void)
@@ -273,6 +449,9 @@ main (void)
   test_expand ();
   test_cpuset_mask ();
   test_props ();
+  test_devices ();
+  test_user ();
+  test_no_user_bus ();
   test_unreachable ();
   UNIT_DONE ();
 }

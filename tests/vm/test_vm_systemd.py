@@ -1,10 +1,12 @@
 """The systemd cgroup driver against a real systemd: a qemu guest booting a
 debootstrap'd Debian 12 (tests/vm/build-systemd-rootfs.sh, cached in
-$OCIRUN_VM_CACHE) with systemd as PID 1 and the host's / at /host. It runs
+$OCIRUN_VM_CACHE) with systemd as PID 1 and the host's / at /host, on
+cgroup v2 (test_vm_systemd_v1.py boots the same guest hybrid). It runs
 tests/integration/test_systemd.py there (scope unit created with the
-limits, exec/ps/kill/delete, unit gone afterwards, same knobs as
-`runc --systemd-cgroup`) plus the driver's unit test; every inner failure
-fails this module with its name and output.
+limits and device rules, exec/ps/kill/delete, unit gone afterwards, same
+knobs and unit properties as `runc --systemd-cgroup`; rootless containers
+in the user manager of a lingering user made for it) plus the driver's unit
+test; every inner failure fails this module with its name and output.
 
 The first run builds the rootfs from the Debian mirror (about a minute);
 set OCIRUN_VM_NO_SYSTEMD=1 to skip this module where the mirror is
@@ -26,26 +28,56 @@ from test_vm_v2 import build_units, ocirun_binary  # noqa: E402
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
 
+# The cgroup setup the guest must have booted with, per mode.
+CGROUP_CHECK = {
+    "v2": "grep -E '^cgroup2 /sys/fs/cgroup cgroup2 ' /proc/mounts",
+    "hybrid": "grep -E '^cgroup2 /sys/fs/cgroup/unified cgroup2 ' /proc/mounts && "
+              "grep -E '^cgroup /sys/fs/cgroup/memory cgroup ' /proc/mounts",
+    "legacy": "grep -E '^cgroup2 ' /proc/mounts && exit 1; grep -E '^cgroup /sys/fs/cgroup/systemd cgroup ' /proc/mounts && "
+              "grep -E '^cgroup /sys/fs/cgroup/memory cgroup ' /proc/mounts",
+}
+# Kernel command line per mode (systemd 252).
+APPEND = {"v2": "", "hybrid": "systemd.unified_cgroup_hierarchy=0",
+          "legacy": "systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1"}
+SD_USER, SD_UID = "ocirun-sd", 1500
+
 INNER = vm.INNER_PRELUDE + r"""
 env_check() (
   set -e
   test "$(cat /proc/1/comm)" = systemd
   systemctl is-system-running || true  # "starting": this unit is part of the boot
   busctl --system status org.freedesktop.systemd1 | head -3
-  grep -E '^cgroup2 /sys/fs/cgroup cgroup2 ' /proc/mounts
+  __CGROUP_CHECK__
 )
 step env env_check
+# A user with a systemd user manager and its user bus (lingering, as for
+# rootless podman), for the rootless tests.
+user_session() (
+  set -e
+  useradd -M -d / -u __UID__ -s /bin/sh __USER__
+  loginctl enable-linger __USER__
+  for i in $(seq 120); do
+    test -S /run/user/__UID__/bus && systemctl is-active -q user@__UID__.service && break
+    sleep 0.5
+  done
+  systemctl is-active user@__UID__.service
+  ls -l /run/user/__UID__/bus
+)
+step user-session user_session
 step unit-test-systemd /host__BUILD__/tests/unit/test-systemd
 cd /host__REPO__
-step pytest env OCIRUN=/host__OCIRUN__ python3 -m pytest -p no:cacheprovider -q -o timeout=300 \
-  --junitxml=/results/pytest.xml tests/integration/test_systemd.py
-step leftovers sh -c 'systemctl list-units --all --plain --no-legend "ocirun-*.scope" "cmp-*.scope" "pfx-*.scope"; systemctl list-units --failed --plain --no-legend "*.scope"'
+step pytest env OCIRUN=/host__OCIRUN__ OCIRUN_SD_USER=__USER__ python3 -m pytest -p no:cacheprovider -q \
+  -o timeout=300 --junitxml=/results/pytest.xml tests/integration/test_systemd.py
+step leftovers sh -c 'systemctl list-units --all --plain --no-legend "ocirun-*.scope" "cmp-*.scope" "pfx-*.scope" "dev-*.scope"; systemctl list-units --failed --plain --no-legend "*.scope"; runuser -u __USER__ -- env XDG_RUNTIME_DIR=/run/user/__UID__ systemctl --user list-units --all --plain --no-legend "ocirun-*.scope"'
+loginctl disable-linger __USER__
 echo done > /results/done
 """
 
 
-@pytest.fixture(scope="module")
-def guest():
+def boot_guest(mode):
+    """Boots the systemd guest with cgroup setup mode ("v2", "hybrid",
+    "legacy") and
+    runs the inner script; skips where the host cannot."""
     if os.environ.get("OCIRUN_VM_NO_SYSTEMD"):
         pytest.skip("OCIRUN_VM_NO_SYSTEMD is set")
     try:
@@ -57,9 +89,17 @@ def guest():
     ocirun = ocirun_binary()
     build = os.path.dirname(ocirun)
     build_units(build)
-    script = INNER.replace("__BUILD__", build).replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun)
-    run = vm.boot(script, mode="systemd", timeout=TIMEOUT)
-    print(f"systemd guest: qemu rc {run.rc} in {run.seconds:.1f}s")
+    script = (INNER.replace("__CGROUP_CHECK__", CGROUP_CHECK[mode]).replace("__BUILD__", build)
+              .replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun).replace("__USER__", SD_USER)
+              .replace("__UID__", str(SD_UID)))
+    run = vm.boot(script, mode="systemd", timeout=TIMEOUT, append_extra=APPEND[mode])
+    print(f"systemd guest ({mode}): qemu rc {run.rc} in {run.seconds:.1f}s")
+    return run
+
+
+@pytest.fixture(scope="module")
+def guest():
+    run = boot_guest("v2")
     yield run
     if not os.environ.get("OCIRUN_VM_KEEP"):
         shutil.rmtree(run.results, ignore_errors=True)
@@ -79,7 +119,12 @@ def test_guest_finished(guest):
 
 def test_systemd_is_pid1(guest):
     rc, out = step(guest, "env")
-    assert rc == 0, f"systemd is not PID 1 on the bus in the guest:\n{out}"
+    assert rc == 0, f"systemd is not PID 1 on the bus in the guest, or not the expected cgroup setup:\n{out}"
+
+
+def test_user_session(guest):
+    rc, out = step(guest, "user-session")
+    assert rc == 0, f"no user manager / user bus for {SD_USER} in the guest:\n{out}"
 
 
 def test_unit_in_guest(guest):

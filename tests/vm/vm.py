@@ -289,11 +289,13 @@ def _die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
-def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2, switch_root=False):
+def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2, switch_root=False, append_extra=""):
     """Runs script (shell text) in the guest; returns a Run once it is off.
     v2 mode chroots into the overlay unless switch_root: then the overlay is
     moved onto / (busybox switch_root), so that setns() into a container's
-    mount namespace reaches the container's root, as on a booted system."""
+    mount namespace reaches the container's root, as on a booted system.
+    append_extra goes to the kernel command line (e.g.
+    "systemd.unified_cgroup_hierarchy=0" for a hybrid systemd guest)."""
     ver, vmlinuz = check_host()
     initrd = initramfs(ver)
     append = f"console=ttyS0 panic=-1 ocirun.mode={mode}"
@@ -313,6 +315,8 @@ def boot(script, mode="v2", timeout=600, results=None, memory=2048, smp=2, switc
             keep.add("/".join(p.split("/")[:3]))  # its top directory under /tmp
     if keep:
         append += " ocirun.keep=" + ",".join(sorted(keep))
+    if append_extra:
+        append += " " + append_extra
     results = Path(results or tempfile.mkdtemp(prefix="ocirun-vm-"))
     (results / "run.sh").write_text(script)
     console_path = results / "console.log"

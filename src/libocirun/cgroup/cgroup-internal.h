@@ -87,6 +87,11 @@ int ocirun_cgroup_read_u64 (struct ocirun_cgroup_dir *d, const char *file, uint6
  * rules (creation); linux_devices drop defaults with the same path. */
 int ocirun_cgroup_apply_resources (struct ocirun_cgroup *cg, const oci_resources *r, bool creating,
                                    oci_device *const *linux_devices, size_t linux_devices_len, ocirun_error_t *err);
+/* The device rules a new cgroup gets: linux.resources.devices, then runc's
+ * defaults not replaced by a linux.devices entry (*out refers to r). */
+struct ocirun_device_rule;
+int ocirun_cgroup_device_rules (const oci_resources *r, oci_device *const *linux_devices, size_t linux_devices_len,
+                                struct ocirun_device_rule **out, size_t *len, ocirun_error_t *err);
 /* Whether the resources need a controller (devices excepted): rootless
  * without a writable cgroup can only go on when they do not. */
 bool ocirun_cgroup_resources_need_controllers (const oci_resources *r);
@@ -95,6 +100,13 @@ bool ocirun_cgroup_resources_need_controllers (const oci_resources *r);
 int ocirun_cgroup_v1_prepare (struct ocirun_cgroup_dir *d, ocirun_error_t *err);
 int ocirun_cgroup_v1_freeze (struct ocirun_cgroup_dir *freezer, bool frozen, ocirun_error_t *err);
 int ocirun_cgroup_v1_is_frozen (struct ocirun_cgroup_dir *freezer, bool *frozen, ocirun_error_t *err);
+/* Brings the devices cgroup d to the rules (in order, last match wins),
+ * writing only what differs from its devices.list; running: the container
+ * runs, and is frozen while a change of default could deny it a device it
+ * keeps. */
+struct ocirun_device_rule;
+int ocirun_cgroup_v1_devices_set (struct ocirun_cgroup *cg, struct ocirun_cgroup_dir *d,
+                                  const struct ocirun_device_rule *rules, size_t n, bool running, ocirun_error_t *err);
 
 /* v2.c */
 int ocirun_cgroup_v2_prepare (struct ocirun_cgroup_dir *d, ocirun_error_t *err);

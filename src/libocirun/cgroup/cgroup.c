@@ -1072,17 +1072,18 @@ ocirun_cgroup_is_frozen (struct ocirun_cgroup *cg, bool *frozen, ocirun_error_t 
 }
 
 int
-ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err)
+ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, oci_device *const *linux_devices,
+                      size_t linux_devices_len, ocirun_error_t *err)
 {
   if (resources == NULL)
     return 0;
   if (cg->systemd) /* systemd driver hook */
     {
-      int ret = ocirun_cgroup_systemd_update (cg, resources, err);
+      int ret = ocirun_cgroup_systemd_update (cg, resources, linux_devices, linux_devices_len, err);
       if (ret < 0)
         return ret;
     }
-  return ocirun_cgroup_apply_resources (cg, resources, false, NULL, 0, err);
+  return ocirun_cgroup_apply_resources (cg, resources, false, linux_devices, linux_devices_len, err);
 }
 
 /* ---------------------------------------------------------------- destroy */

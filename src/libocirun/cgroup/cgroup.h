@@ -64,6 +64,12 @@ int ocirun_cgroup_enter_self (struct ocirun_cgroup *cg, bool skip_unified, ociru
 const char *ocirun_cgroup_freezer_dir (struct ocirun_cgroup *cg);
 int ocirun_cgroup_dir_is_frozen (const char *dir, bool *frozen, ocirun_error_t *err);
 
+/* Called by the parent for a new container or exec process, before the
+ * child places itself (ocirun_cgroup_enter_self): a driver that must move
+ * it in from outside does so here (the systemd driver for a rootless
+ * container: the user manager moves it). 0 and nothing done otherwise. */
+int ocirun_cgroup_attach (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err);
+
 /* Moves pid into every hierarchy of the cgroup. */
 int ocirun_cgroup_enter (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err);
 
@@ -89,8 +95,11 @@ int ocirun_cgroup_kill (struct ocirun_cgroup *cg, int signo, ocirun_error_t *err
 int ocirun_cgroup_freeze (struct ocirun_cgroup *cg, bool frozen, ocirun_error_t *err);
 int ocirun_cgroup_is_frozen (struct ocirun_cgroup *cg, bool *frozen, ocirun_error_t *err);
 
-/* Applies resources to an existing cgroup (`update`). */
-int ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err);
+/* Applies resources to an existing cgroup (`update`); linux_devices: the
+ * container's linux.devices, whose paths replace runc's default device
+ * rules as at creation. */
+int ocirun_cgroup_update (struct ocirun_cgroup *cg, const oci_resources *resources, oci_device *const *linux_devices,
+                          size_t linux_devices_len, ocirun_error_t *err);
 
 /* Usage statistics as one line of runc's `events` JSON:
  * {"type":"stats","id":ID,"data":{...}} (runc's types.Stats shape). */

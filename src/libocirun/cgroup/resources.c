@@ -847,15 +847,11 @@ collect_rules (const oci_resources *r, bool with_defaults, oci_device *const *ld
   return 0;
 }
 
-static void
-rule_text (const struct rule *r, char *buf, size_t size)
+int
+ocirun_cgroup_device_rules (const oci_resources *r, oci_device *const *linux_devices, size_t linux_devices_len,
+                            struct rule **out, size_t *len, ocirun_error_t *err)
 {
-  char major[24] = "*", minor[24] = "*";
-  if (r->major >= 0)
-    snprintf (major, sizeof major, "%" PRId64, r->major);
-  if (r->minor >= 0)
-    snprintf (minor, sizeof minor, "%" PRId64, r->minor);
-  snprintf (buf, size, "%c %s:%s %s", r->type, major, minor, r->access);
+  return collect_rules (r, true, linux_devices, linux_devices_len, out, len, err);
 }
 
 static int
@@ -892,13 +888,9 @@ devices (struct ocirun_cgroup *cg, const oci_resources *r, bool creating, oci_de
   d = need (cg, "devices", R "devices", &ret, err);
   if (d == NULL)
     goto out;
-  ret = ocirun_cgroup_write (d, R "devices", "devices.deny", "a", NULL, err);
-  for (size_t i = 0; ret == 0 && i < n; i++)
-    {
-      char text[80];
-      rule_text (&rules[i], text, sizeof text);
-      ret = ocirun_cgroup_write (d, R "devices", rules[i].allow ? "devices.allow" : "devices.deny", text, NULL, err);
-    }
+  /* Only the difference from what the cgroup has now (v1.c): an update
+   * never takes away, even for a moment, a device the container keeps. */
+  ret = ocirun_cgroup_v1_devices_set (cg, d, rules, n, !creating, err);
 out:
   if (ret < 0 && cg->rootless)
     {

@@ -22,6 +22,7 @@
  * once per process and never changes after: a cache, not state. */
 #define SDBUS_FUNCS(X)                                                                                                 \
   X (sd_bus_open_system)                                                                                               \
+  X (sd_bus_open_user)                                                                                                 \
   X (sd_bus_flush_close_unref)                                                                                         \
   X (sd_bus_message_append)                                                                                            \
   X (sd_bus_message_unref)                                                                                             \
@@ -66,10 +67,12 @@ sdbus_load (ocirun_error_t *err)
   return 0;
 }
 
+#include "devices-rules.h"
 #include "systemd.h"
 #include "../util.h"
 
 #define sd_bus_open_system (sdbus.sd_bus_open_system)
+#define sd_bus_open_user (sdbus.sd_bus_open_user)
 #define sd_bus_flush_close_unref (sdbus.sd_bus_flush_close_unref)
 #define sd_bus_message_append (sdbus.sd_bus_message_append)
 #define sd_bus_message_unref (sdbus.sd_bus_message_unref)
@@ -98,6 +101,8 @@ sdbus_load (ocirun_error_t *err)
 struct ocirun_systemd_unit
 {
   char *name;
+  /* In the caller's user manager (rootless), not the system one. */
+  bool user;
   /* A process of ours that holds the scope open from its creation until the
    * container's init is in it: systemd refuses an empty scope and stops one
    * whose last process leaves. Killed and reaped on free. */
@@ -123,7 +128,8 @@ has_suffix (const char *s, const char *suffix)
 }
 
 int
-ocirun_systemd_parse_path (const char *cgroups_path, const char *id, char **slice, char **unit, ocirun_error_t *err)
+ocirun_systemd_parse_path (const char *cgroups_path, const char *id, bool user, char **slice, char **unit,
+                           ocirun_error_t *err)
 {
   cleanup_free char *copy = NULL;
   char *c1, *c2, *name, *prefix;
@@ -158,7 +164,8 @@ ocirun_systemd_parse_path (const char *cgroups_path, const char *id, char **slic
     return ocirun_make_error (
         err, -EINVAL, "systemd cgroup driver: `%s`: a slice as the container's unit is not supported", cgroups_path);
 
-  *slice = xstrdup (*copy ? copy : "system.slice");
+  /* runc's defaults: a user manager has no system.slice of its own. */
+  *slice = xstrdup (*copy ? copy : user ? "user.slice" : "system.slice");
   if (*prefix)
     xasprintf (unit, "%s-%s.scope", prefix, name);
   else
@@ -273,7 +280,13 @@ void
 ocirun_systemd_props_clear (struct ocirun_systemd_props *p)
 {
   for (size_t i = 0; i < p->len; i++)
-    free (p->p[i].bytes);
+    {
+      free (p->p[i].bytes);
+      free (p->p[i].str);
+      for (size_t j = 0; j < p->p[i].pairs_len * 2; j++)
+        free (p->p[i].pairs[j]);
+      free (p->p[i].pairs);
+    }
   free (p->p);
   p->p = NULL;
   p->len = 0;
@@ -420,6 +433,91 @@ fail:
   return ret;
 }
 
+/* -------------------------------------------------------------- devices */
+
+/* runc's order, so that the unit shows the same list: major, minor (any
+ * first), type. */
+static int
+dev_cmp (const void *a, const void *b)
+{
+  const struct ocirun_dev_exception *x = a, *y = b;
+  if (x->major != y->major)
+    return x->major < y->major ? -1 : 1;
+  if (x->minor != y->minor)
+    return x->minor < y->minor ? -1 : 1;
+  return (x->type > y->type) - (x->type < y->type);
+}
+
+static void
+prop_add_str (struct ocirun_systemd_props *p, const char *name, const char *value)
+{
+  prop_add (p, name, 's', 0);
+  p->p[p->len - 1].str = xstrdup (value);
+}
+
+int
+ocirun_systemd_device_props (const struct ocirun_device_rule *rules, size_t n, struct ocirun_logger *log,
+                             struct ocirun_systemd_props *out, ocirun_error_t *err)
+{
+  cleanup_dev_state struct ocirun_dev_state l = { 0 };
+  struct ocirun_systemd_prop *allow;
+  int ret;
+
+  ret = ocirun_dev_state_from_rules (rules, n, &l, err);
+  if (ret < 0)
+    return ocirun_error_prefix (err, "systemd cgroup driver");
+
+  if (l.default_allow && l.len == 0)
+    {
+      prop_add_str (out, "DevicePolicy", "auto");
+      prop_add (out, "DeviceAllow", 'D', 0);
+      return 0;
+    }
+  prop_add_str (out, "DevicePolicy", "strict");
+  /* An empty DeviceAllow first: systemd appends to the list otherwise. */
+  prop_add (out, "DeviceAllow", 'D', 0);
+  if (l.default_allow)
+    {
+      ocirun_warning (log, "systemd cgroup driver: systemd has no deny-list of devices: the unit denies every device "
+                           "and the cgroup's own device rules apply the list");
+      return 0;
+    }
+
+  qsort (l.ex, l.len, sizeof *l.ex, dev_cmp);
+  prop_add (out, "DeviceAllow", 'D', 0);
+  allow = &out->p[out->len - 1];
+  allow->pairs = xmalloc0 ((l.len ? l.len : 1) * 2 * sizeof (char *));
+  for (size_t i = 0; i < l.len; i++)
+    {
+      const struct ocirun_dev_exception *e = &l.ex[i];
+      const char *kind = e->type == 'b' ? "block" : "char";
+      char perms[4];
+      char *path = NULL;
+
+      if (e->major < 0 && e->minor >= 0)
+        {
+          char text[64];
+          ocirun_dev_text (e->type, e->major, e->minor, e->perms, text, sizeof text);
+          ocirun_debug (log,
+                        "systemd cgroup driver: device rule `%s` has no DeviceAllow form (any major, one minor); "
+                        "only the cgroup's own rules apply it",
+                        text);
+          continue;
+        }
+      if (e->major < 0)
+        xasprintf (&path, "%s-*", kind);
+      else if (e->minor < 0)
+        xasprintf (&path, "%s-%" PRId64, kind, e->major); /* systemd >= 240 */
+      else
+        xasprintf (&path, "/dev/%s/%" PRId64 ":%" PRId64, kind, e->major, e->minor);
+      ocirun_dev_perms_text (e->perms, perms);
+      allow->pairs[allow->pairs_len * 2] = path;
+      allow->pairs[allow->pairs_len * 2 + 1] = xstrdup (perms);
+      allow->pairs_len++;
+    }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- D-Bus */
 
 static int
@@ -431,16 +529,49 @@ bus_error (ocirun_error_t *err, int r, const sd_bus_error *e, const char *what)
   return ocirun_make_error (err, r < 0 ? -r : EIO, "systemd cgroup driver: %s", what);
 }
 
+#define USER_BUS_HINT "(rootless needs a systemd user session: `loginctl enable-linger` and dbus-user-session)"
+
+/* user: the caller's user manager on the user bus, found as sd-bus and
+ * runc find it. */
 static int
-bus_open (sd_bus **bus, ocirun_error_t *err)
+bus_open (sd_bus **bus, bool user, ocirun_error_t *err)
 {
+  const char *addr, *xdg;
   int r = sdbus_load (err);
   if (r < 0)
     return r;
-  r = sd_bus_open_system (bus);
-  if (r < 0)
-    return ocirun_make_error (err, -r, "systemd cgroup driver: cannot reach systemd over D-Bus");
-  return 0;
+  if (!user)
+    {
+      r = sd_bus_open_system (bus);
+      if (r < 0)
+        return ocirun_make_error (err, -r, "systemd cgroup driver: cannot reach systemd over D-Bus");
+      return 0;
+    }
+  r = sd_bus_open_user (bus);
+  if (r >= 0)
+    return 0;
+  addr = getenv ("DBUS_SESSION_BUS_ADDRESS");
+  xdg = getenv ("XDG_RUNTIME_DIR");
+  if (addr && *addr)
+    return ocirun_make_error (err, -r,
+                              "systemd cgroup driver: cannot connect to the user bus `%s` (DBUS_SESSION_BUS_ADDRESS) "
+                              "" USER_BUS_HINT,
+                              addr);
+  if (xdg && *xdg)
+    return ocirun_make_error (err, -r,
+                              "systemd cgroup driver: cannot connect to the user bus `unix:path=%s/bus` "
+                              "($XDG_RUNTIME_DIR/bus) " USER_BUS_HINT,
+                              xdg);
+  return ocirun_make_error (err, -EHOSTUNREACH,
+                            "systemd cgroup driver: no user bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR "
+                            "is set " USER_BUS_HINT);
+}
+
+static int
+unreachable (ocirun_error_t *err, bool user, const sd_bus_error *e)
+{
+  return ocirun_make_error (err, -EHOSTUNREACH, "systemd cgroup driver: cannot reach %s over D-Bus: %s",
+                            user ? "the systemd user manager" : "systemd", e->message ? e->message : e->name);
 }
 
 static void
@@ -523,6 +654,22 @@ append_props (sd_bus_message *m, const struct ocirun_systemd_props *props)
         r = sd_bus_message_append (m, "(sv)", p->name, "t", p->u);
       else if (p->type == 'b')
         r = sd_bus_message_append (m, "(sv)", p->name, "b", (int)p->u);
+      else if (p->type == 's')
+        r = sd_bus_message_append (m, "(sv)", p->name, "s", p->str);
+      else if (p->type == 'D')
+        {
+          r = sd_bus_message_open_container (m, 'r', "sv");
+          if (r >= 0)
+            r = sd_bus_message_append (m, "s", p->name);
+          if (r >= 0)
+            r = sd_bus_message_open_container (m, 'v', "a(ss)");
+          if (r >= 0)
+            r = sd_bus_message_open_container (m, 'a', "(ss)");
+          for (size_t j = 0; j < p->pairs_len && r >= 0; j++)
+            r = sd_bus_message_append (m, "(ss)", p->pairs[j * 2], p->pairs[j * 2 + 1]);
+          for (int k = 0; k < 3 && r >= 0; k++)
+            r = sd_bus_message_close_container (m);
+        }
       else
         {
           r = sd_bus_message_open_container (m, 'r', "sv");
@@ -619,7 +766,7 @@ ocirun_cgroup_systemd_free (struct ocirun_systemd_unit *u)
 }
 
 static int
-start_scope (sd_bus *bus, const char *slice, const char *unit, const char *id, pid_t pid,
+start_scope (sd_bus *bus, bool user, const char *slice, const char *unit, const char *id, pid_t pid,
              const struct ocirun_systemd_props *props, ocirun_error_t *err)
 {
   sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -666,8 +813,7 @@ start_scope (sd_bus *bus, const char *slice, const char *unit, const char *id, p
   if (r < 0)
     {
       if (unreachable_error (&e))
-        ret = ocirun_make_error (err, -EHOSTUNREACH, "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
-                                 e.message ? e.message : e.name);
+        ret = unreachable (err, user, &e);
       else if (sd_bus_error_has_name (&e, "org.freedesktop.systemd1.UnitExists"))
         ret = ocirun_make_error (err, -EEXIST, "systemd cgroup driver: unit `%s` already exists", unit);
       else
@@ -697,7 +843,7 @@ out:
 }
 
 static int
-stop_unit (sd_bus *bus, const char *unit, ocirun_error_t *err)
+stop_unit (sd_bus *bus, bool user, const char *unit, ocirun_error_t *err)
 {
   sd_bus_error e = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
@@ -720,11 +866,7 @@ stop_unit (sd_bus *bus, const char *unit, ocirun_error_t *err)
         {
           cleanup_free char *what = NULL;
           xasprintf (&what, "stop unit `%s`", unit);
-          ret = unreachable_error (&e)
-                    ? ocirun_make_error (err, -EHOSTUNREACH,
-                                         "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
-                                         e.message ? e.message : e.name)
-                    : bus_error (err, r, &e, what);
+          ret = unreachable_error (&e) ? unreachable (err, user, &e) : bus_error (err, r, &e, what);
         }
       goto out;
     }
@@ -757,6 +899,34 @@ unit_from_path (const char *path)
   return has_suffix (name, ".scope") ? xstrdup (name) : NULL;
 }
 
+bool
+ocirun_systemd_path_is_user (const char *path)
+{
+  cleanup_free char *copy = xstrdup (path ? path : "");
+  char *save = NULL;
+
+  for (char *c = strtok_r (copy, "/", &save); c; c = strtok_r (NULL, "/", &save))
+    if (strncmp (c, "user@", 5) == 0 && has_suffix (c, ".service"))
+      return true;
+  return false;
+}
+
+/* runc's unit properties for the device rules a new cgroup gets (or those
+ * `update` was given), appended to props. */
+static int
+add_device_props (const oci_resources *r, oci_device *const *ldevs, size_t nldevs, struct ocirun_logger *log,
+                  struct ocirun_systemd_props *props, ocirun_error_t *err)
+{
+  cleanup_free struct ocirun_device_rule *rules = NULL;
+  size_t n = 0;
+  int ret;
+
+  ret = ocirun_cgroup_device_rules (r, ldevs, nldevs, &rules, &n, err);
+  if (ret < 0)
+    return ret;
+  return ocirun_systemd_device_props (rules, n, log, props, err);
+}
+
 int
 ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct ocirun_cgroup **out, ocirun_error_t *err)
 {
@@ -767,13 +937,12 @@ ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct oc
   struct ocirun_cgroup_request fsreq;
   struct ocirun_cgroup *cg = NULL;
   cleanup_bus sd_bus *bus = NULL;
+  bool user = req->rootless;
   bool started = false;
   int ret;
 
   *out = NULL;
-  if (req->rootless)
-    return ocirun_make_error (err, -ENOTSUP, "systemd cgroup driver: rootless containers are not supported");
-  ret = ocirun_systemd_parse_path (req->cgroups_path, req->id, &slice, &unit, err);
+  ret = ocirun_systemd_parse_path (req->cgroups_path, req->id, user, &slice, &unit, err);
   if (ret < 0)
     return ret;
   ret = ocirun_systemd_expand_slice (slice, &slice_path, err);
@@ -782,22 +951,34 @@ ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct oc
   ret = ocirun_cgroup_layout_detect (&layout, err);
   if (ret < 0)
     return ocirun_error_prefix (err, "cgroup");
+  if (user && layout.mode != OCIRUN_CGROUP_V2)
+    {
+      ret = ocirun_make_error (err, -ENOTSUP,
+                               "systemd cgroup driver: rootless containers need cgroup v2 (a systemd user manager "
+                               "cannot delegate cgroup v1 controllers)");
+      goto out;
+    }
   ret = ocirun_systemd_resource_props (req->resources, layout.mode, &props, err);
+  /* Rootless, the user manager could not install a device program, and the
+   * user namespace already keeps device nodes out of reach. */
+  if (ret == 0 && !user)
+    ret = add_device_props (req->resources, req->linux_devices, req->linux_devices_len, req->log, &props, err);
   if (ret < 0)
     goto out;
-  ret = bus_open (&bus, err);
+  ret = bus_open (&bus, user, err);
   if (ret < 0)
     goto out;
 
   u = xmalloc0 (sizeof *u);
   u->name = xstrdup (unit);
+  u->user = user;
   u->holder = spawn_holder (err);
   if (u->holder < 0)
     {
       ret = u->holder;
       goto out;
     }
-  ret = start_scope (bus, slice, unit, req->id, u->holder, &props, err);
+  ret = start_scope (bus, user, slice, unit, req->id, u->holder, &props, err);
   if (ret < 0)
     goto out;
   started = true;
@@ -807,7 +988,8 @@ ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct oc
 
   /* Then the cgroupfs code on the scope's directory: it opens it in every
    * hierarchy and writes every setting, including those systemd has no
-   * property for (runc's systemd driver does the same). */
+   * property for, and the device rules (runc's systemd driver does the
+   * same). Rootless, the user manager made the scope's files ours. */
   fsreq = *req;
   fsreq.systemd = false;
   fsreq.cgroups_path = cgpath;
@@ -820,7 +1002,8 @@ ocirun_cgroup_systemd_create (const struct ocirun_cgroup_request *req, struct oc
       goto out;
     }
   cg->systemd = steal_pointer (&u);
-  ocirun_debug (req->log, "cgroup: systemd unit `%s` in `%s` (%s)", unit, slice, cgpath);
+  ocirun_debug (req->log, "cgroup: systemd unit `%s` in `%s` (%s)%s", unit, slice, cgpath,
+                user ? " of the user manager" : "");
   *out = cg;
   ret = 0;
 
@@ -828,7 +1011,7 @@ out:
   if (ret < 0 && started)
     {
       cleanup_error ocirun_error_t e2 = NULL;
-      if (stop_unit (bus, unit, &e2) < 0)
+      if (stop_unit (bus, user, unit, &e2) < 0)
         ocirun_warning (req->log, "%s", e2->msg);
     }
   ocirun_cgroup_systemd_free (u);
@@ -858,6 +1041,10 @@ ocirun_cgroup_systemd_load (const char *path, struct ocirun_logger *log, struct 
     return ret;
   (*out)->systemd = xmalloc0 (sizeof (struct ocirun_systemd_unit));
   (*out)->systemd->name = steal_pointer (&unit);
+  /* Where the scope lives says which manager owns it: the state keeps
+   * only the path. */
+  (*out)->systemd->user = ocirun_systemd_path_is_user (path);
+  (*out)->rootless = (*out)->systemd->user;
   (*out)->systemd->holder = -1;
   return 0;
 }
@@ -871,14 +1058,43 @@ ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err)
   if (cg->systemd == NULL)
     return 0;
   kill_holder (cg->systemd);
-  ret = bus_open (&bus, err);
+  ret = bus_open (&bus, cg->systemd->user, err);
   if (ret < 0)
     return ret;
-  return stop_unit (bus, cg->systemd->name, err);
+  return stop_unit (bus, cg->systemd->user, cg->systemd->name, err);
 }
 
 int
-ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *resources, ocirun_error_t *err)
+ocirun_cgroup_attach (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  cleanup_bus sd_bus *bus = NULL;
+  int r, ret;
+
+  /* Only a user manager's scope: the process is in a cgroup the caller
+   * does not own (its login session, a system service), and the kernel
+   * lets it move a task only below a common ancestor it owns. The user
+   * manager asks the system manager to do it when it cannot either. */
+  if (cg == NULL || cg->systemd == NULL || !cg->systemd->user)
+    return 0;
+  ret = bus_open (&bus, true, err);
+  if (ret < 0)
+    return ret;
+  r = sd_bus_call_method (bus, SD_DEST, SD_PATH, SD_MANAGER, "AttachProcessesToUnit", &e, NULL, "ssau",
+                          cg->systemd->name, "", 1, (uint32_t)pid);
+  if (r < 0)
+    {
+      cleanup_free char *what = NULL;
+      xasprintf (&what, "move process %d into unit `%s`", (int)pid, cg->systemd->name);
+      ret = unreachable_error (&e) ? unreachable (err, true, &e) : bus_error (err, r, &e, what);
+    }
+  sd_bus_error_free (&e);
+  return ret;
+}
+
+int
+ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *resources,
+                              oci_device *const *linux_devices, size_t linux_devices_len, ocirun_error_t *err)
 {
   struct ocirun_systemd_props props = { 0 };
   sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -891,9 +1107,17 @@ ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *res
   if (cg->systemd == NULL || resources == NULL)
     return 0;
   ret = ocirun_systemd_resource_props (resources, cg->mode, &props, err);
+  /* Device rules only when `update` has some (then with runc's defaults, as
+   * the cgroupfs code writes them): the unit keeps those it was made with. */
+  if (ret == 0 && resources->devices_len > 0 && !cg->systemd->user)
+    ret = add_device_props (resources, linux_devices, linux_devices_len, cg->log, &props, err);
   if (ret < 0 || props.len == 0)
-    return ret;
-  ret = bus_open (&bus, err);
+    {
+      /* Before bus_open: libsystemd may not be loaded. */
+      ocirun_systemd_props_clear (&props);
+      return ret;
+    }
+  ret = bus_open (&bus, cg->systemd->user, err);
   if (ret < 0)
     goto out;
   r = sd_bus_message_new_method_call (bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "SetUnitProperties");
@@ -915,10 +1139,7 @@ ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *res
     {
       cleanup_free char *what = NULL;
       xasprintf (&what, "set properties of unit `%s`", cg->systemd->name);
-      ret = unreachable_error (&e)
-                ? ocirun_make_error (err, -EHOSTUNREACH, "systemd cgroup driver: cannot reach systemd over D-Bus: %s",
-                                     e.message ? e.message : e.name)
-                : bus_error (err, r, &e, what);
+      ret = unreachable_error (&e) ? unreachable (err, cg->systemd->user, &e) : bus_error (err, r, &e, what);
     }
 
 out:

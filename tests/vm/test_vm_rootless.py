@@ -1,0 +1,88 @@
+"""Rootless ocirun with a delegated cgroup v2 subtree, in the pure v2 qemu
+guest (tests/vm/vm.py): tests/integration/test_rootless_cgroups.py runs
+there as root, makes the delegated subtree for an unprivileged uid and runs
+ocirun (and runc, for comparison) as that uid. One boot; every inner
+failure fails the host-side test with its name and output.
+
+Skips when qemu or a kernel is missing (scripts/install-deps.sh installs
+both). OCIRUN names the binary under test."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+import vm  # noqa: E402
+from test_vm_v2 import ocirun_binary  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+INNER_PYTEST = "tests/integration/test_rootless_cgroups.py"
+TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
+
+INNER = vm.INNER_PRELUDE + r"""
+env_check() (
+  set -e
+  grep -E '^cgroup2 /sys/fs/cgroup cgroup2 ' /proc/mounts
+  for c in cpu memory pids; do grep -qw $c /sys/fs/cgroup/cgroup.controllers; done
+)
+step env env_check
+cd "__REPO__"
+step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -rs -o timeout=300 \
+  --junitxml=/results/pytest.xml __PYTEST__
+# Nothing the tests made may be left in the guest's cgroup tree.
+step leftovers sh -c 'find /sys/fs/cgroup -mindepth 1 -type d; true'
+echo done > /results/done
+"""
+
+
+@pytest.fixture(scope="module")
+def guest():
+    try:
+        vm.check_host()
+    except vm.Skip as e:
+        pytest.skip(str(e))
+    script = (INNER.replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun_binary())
+              .replace("__PYTEST__", INNER_PYTEST))
+    # switch_root: the kernel refuses a user namespace to a chroot'ed caller.
+    run = vm.boot(script, mode="v2", timeout=TIMEOUT, switch_root=True)
+    print(f"v2 guest (rootless): qemu rc {run.rc} in {run.seconds:.1f}s")
+    yield run
+    if not os.environ.get("OCIRUN_VM_KEEP"):
+        shutil.rmtree(run.results, ignore_errors=True)
+
+
+def step(run, name):
+    r = vm.step(run, name)
+    if r is None:
+        pytest.fail(f"step {name} did not run in the guest\n{vm.context(run)}")
+    return r
+
+
+def test_guest_finished(guest):
+    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
+    assert guest.file("done") is not None, f"the guest stopped before the end\n{vm.context(guest)}"
+    rc, out = step(guest, "env")
+    assert rc == 0, f"the guest is not pure cgroup v2 with cpu/memory/pids:\n{out}"
+
+
+def test_rootless_in_guest(guest):
+    rc, out = step(guest, "pytest")
+    xml = guest.file("pytest.xml")
+    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
+    ran, failures, _ = vm.junit(xml)
+    assert not failures, f"{len(failures)} of {ran} inner tests failed rootless on cgroup v2:\n\n" + "\n\n".join(failures)
+    assert rc == 0 and ran > 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
+    # On the guest nothing may skip: the delegated tests are why it boots.
+    assert " skipped" not in out, f"inner tests skipped in the guest:\n{out[-3000:]}"
+
+
+def test_nothing_left_in_guest(guest):
+    rc, out = step(guest, "leftovers")
+    left = [line for line in out.splitlines() if line.strip()]
+    assert not left, "cgroups left in the guest after the tests:\n" + "\n".join(left)
