@@ -358,7 +358,7 @@ struct builder
 {
   struct jnode *root;
   struct jnode **stack;
-  size_t depth;
+  size_t depth, cap;
   bool too_deep;
 };
 
@@ -435,9 +435,15 @@ open_container (struct builder *bd, enum jtype type)
       bd->too_deep = true;
       return 0;
     }
+  /* Grown on demand: configs nest a few levels, and a stack sized for
+   * MAX_DEPTH up front was zeroed on every parse. */
+  if (bd->depth == bd->cap)
+    {
+      bd->cap = bd->cap ? bd->cap * 2 : 16;
+      bd->stack = xrealloc (bd->stack, bd->cap * sizeof (*bd->stack));
+    }
   struct jnode *n = jnode_new (type);
   builder_add (bd, n);
-  /* depth < MAX_DEPTH, the stack was sized for it.  */
   bd->stack[bd->depth++] = n;
   return 1;
 }
@@ -499,7 +505,6 @@ parse_tree (const char *data, size_t len, ocispec_errors *errs)
   yajl_handle h;
   yajl_status st;
 
-  bd.stack = xcalloc (MAX_DEPTH, sizeof (*bd.stack));
   h = yajl_alloc (&callbacks, NULL, &bd);
   if (h == NULL)
     abort ();

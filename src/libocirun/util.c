@@ -113,7 +113,8 @@ static int
 read_fd (int fd, const char *path, char **out, size_t *len, ocirun_error_t *err)
 {
   size_t cap = 4096, n = 0;
-  cleanup_free char *buf = xmalloc0 (cap + 1);
+  /* Not zeroed: only the n bytes read and the terminator are used. */
+  cleanup_free char *buf = xrealloc (NULL, cap + 1);
 
   for (;;)
     {

@@ -1158,6 +1158,15 @@ ocirun_cgroup_destroy (struct ocirun_cgroup *cg, ocirun_error_t *err)
       /* Never the hierarchy's root (cgroupsPath "/" joins it). */
       if (strcmp (d->path, "/") == 0 || d->path[0] == '\0')
         continue;
+      /* The usual case, an empty cgroup without sub-cgroups, in one
+       * syscall; the walk (and its waits) only when that is refused. */
+      if (rmdir (d->abs) == 0 || errno == ENOENT)
+        {
+          if (d->fd >= 0)
+            close (d->fd);
+          d->fd = -1;
+          continue;
+        }
       parent = xstrdup (d->abs);
       slash = strrchr (parent, '/');
       if (slash == NULL || slash[1] == '\0')
