@@ -433,6 +433,12 @@ def test_rootless_user_manager(user_bundle, cid):
         assert r.stdout.split() == [str(64 << 20), "42", f"0::{cg}"], (r.stdout, r.stderr)
         ps = json.loads(rt("ps", "--format", "json", cid).stdout)
         assert ps == [st["pid"]], ps
+        # exec --cgroup into a sub-cgroup the user made: the user manager
+        # moves the process there too (the caller's own cgroup is not the
+        # user's to move it out of).
+        rt.cmd("mkdir", CG / cg.lstrip("/") / "sub")
+        r = rt("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup")
+        assert r.stdout.split() == [f"0::{cg}/sub"], (r.stdout, r.stderr)
         rt("update", "--pids-limit", "21", cid)
         assert rt.unit_props(unit, "TasksMax")["TasksMax"] == "21"
         assert knob(cg, "pids.max") == "21"

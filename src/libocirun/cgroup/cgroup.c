@@ -1272,6 +1272,23 @@ ocirun_cgroup_sub (struct ocirun_cgroup *cg, char *const *specs, size_t n, struc
         }
     }
   sub->stored_path = xstrdup (cg->stored_path ? cg->stored_path : "");
+  if (cg->systemd)
+    {
+      /* The systemd driver places processes through the unit; it needs the
+       * sub-cgroup relative to the unit's cgroup (one on v2, where a user
+       * manager's units live; v1 hierarchies all got the same path). */
+      const char *rel = "";
+      for (size_t i = 0; i < sub->len && i < cg->len; i++)
+        {
+          size_t plen = strlen (cg->dirs[i].path);
+          if (strncmp (sub->dirs[i].path, cg->dirs[i].path, plen) == 0 && sub->dirs[i].path[plen] == '/')
+            {
+              rel = sub->dirs[i].path + plen;
+              break;
+            }
+        }
+      sub->systemd = ocirun_systemd_unit_for_sub (cg->systemd, rel);
+    }
   *out = sub;
   return 0;
 

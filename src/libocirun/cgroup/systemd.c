@@ -103,6 +103,9 @@ struct ocirun_systemd_unit
   char *name;
   /* In the caller's user manager (rootless), not the system one. */
   bool user;
+  /* exec --cgroup: the sub-cgroup (from the unit's cgroup, "/a/b") a process
+   * is attached to; NULL: the unit's own. */
+  char *subcgroup;
   /* A process of ours that holds the scope open from its creation until the
    * container's init is in it: systemd refuses an empty scope and stops one
    * whose last process leaves. Killed and reaped on free. */
@@ -762,6 +765,7 @@ ocirun_cgroup_systemd_free (struct ocirun_systemd_unit *u)
     return;
   kill_holder (u);
   free (u->name);
+  free (u->subcgroup);
   free (u);
 }
 
@@ -1049,6 +1053,24 @@ ocirun_cgroup_systemd_load (const char *path, struct ocirun_logger *log, struct 
   return 0;
 }
 
+struct ocirun_systemd_unit *
+ocirun_systemd_unit_for_sub (const struct ocirun_systemd_unit *u, const char *subcgroup)
+{
+  struct ocirun_systemd_unit *s = xmalloc0 (sizeof *s);
+
+  s->name = xstrdup (u->name);
+  s->user = u->user;
+  s->holder = -1;
+  if (subcgroup && *subcgroup && strcmp (subcgroup, "/") != 0)
+    {
+      if (*subcgroup == '/')
+        s->subcgroup = xstrdup (subcgroup);
+      else
+        xasprintf (&s->subcgroup, "/%s", subcgroup);
+    }
+  return s;
+}
+
 int
 ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err)
 {
@@ -1081,7 +1103,7 @@ ocirun_cgroup_attach (struct ocirun_cgroup *cg, pid_t pid, ocirun_error_t *err)
   if (ret < 0)
     return ret;
   r = sd_bus_call_method (bus, SD_DEST, SD_PATH, SD_MANAGER, "AttachProcessesToUnit", &e, NULL, "ssau",
-                          cg->systemd->name, "", 1, (uint32_t)pid);
+                          cg->systemd->name, cg->systemd->subcgroup ? cg->systemd->subcgroup : "", 1, (uint32_t)pid);
   if (r < 0)
     {
       cleanup_free char *what = NULL;

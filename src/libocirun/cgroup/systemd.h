@@ -85,6 +85,10 @@ int ocirun_cgroup_systemd_stop (struct ocirun_cgroup *cg, ocirun_error_t *err);
 int ocirun_cgroup_systemd_update (struct ocirun_cgroup *cg, const oci_resources *resources,
                                   oci_device *const *linux_devices, size_t linux_devices_len, ocirun_error_t *err);
 void ocirun_cgroup_systemd_free (struct ocirun_systemd_unit *u);
+/* The unit as seen by a process attached to its sub-cgroup subcgroup
+ * ("a/b", relative to the unit's cgroup; exec --cgroup): a user manager's
+ * unit moves such processes in itself (ocirun_cgroup_attach). */
+struct ocirun_systemd_unit *ocirun_systemd_unit_for_sub (const struct ocirun_systemd_unit *u, const char *subcgroup);
 
 /* Whether the cgroup path (as systemd's ControlGroup) is inside a user
  * manager's tree (".../user@UID.service/..."). */
