@@ -128,11 +128,7 @@ def _cases(xml):
     return out
 
 
-def step(run, name):
-    r = vm.step(run, name)
-    if r is None:
-        pytest.fail(f"step {name} did not run in the guest\n{vm.context(run)}")
-    return r
+step = vm.must_step
 
 
 def test_guest_finished(guest):

@@ -105,11 +105,7 @@ def guest():
         shutil.rmtree(run.results, ignore_errors=True)
 
 
-def step(run, name):
-    r = vm.step(run, name)
-    if r is None:
-        pytest.fail(f"step {name} did not run in the systemd guest\n{vm.context(run)}")
-    return r
+step = vm.must_step
 
 
 def test_guest_finished(guest):

@@ -90,20 +90,12 @@ def guest():
         shutil.rmtree(run.results, ignore_errors=True)
 
 
-def _context(run):
-    return vm.context(run)
-
-
-def step(run, name):
-    r = vm.step(run, name)
-    if r is None:
-        pytest.fail(f"step {name} did not run in the guest\n{_context(run)}")
-    return r
+step = vm.must_step
 
 
 def test_guest_finished(guest):
-    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{_context(guest)}"
-    assert guest.file("done") is not None, f"the guest stopped before the end\n{_context(guest)}"
+    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
+    assert guest.file("done") is not None, f"the guest stopped before the end\n{vm.context(guest)}"
 
 
 def test_pure_v2(guest):

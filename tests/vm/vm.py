@@ -268,6 +268,15 @@ def step(run, name):
     return int(rc.strip() or "1"), run.file(f"steps/{name}.out", "")
 
 
+def must_step(run, name):
+    """(rc, output) of an inner step; an AssertionError (a test failure)
+    naming the step, with the guest's logs, when it did not run."""
+    r = step(run, name)
+    if r is None:
+        raise AssertionError(f"step {name} did not run in the guest\n{context(run)}")
+    return r
+
+
 def junit(xml):
     """(number of tests, ["class::name (failure): message\ntext", ...])."""
     import xml.etree.ElementTree as ET
