@@ -21,9 +21,12 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import vm  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
+TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "600"))
+# pytest-timeout (tests/pytest.ini) ends the whole session: its limit must be
+# above the guest's own, so that a stuck guest is killed by vm.boot and fails
+# this module alone.
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
 RUNTIMES = ("runc", "ocirun")
 # The everyday operations per engine, kept few: TCG runs them ~10x slower
 # than the host (about 12 s per test).
@@ -67,7 +70,7 @@ env_check() (
 )
 step env env_check
 cd "__REPO__"
-step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -o timeout=120 -rfE \
+step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -o timeout=120 -o timeout_method=thread -rfE \
   --junitxml=/results/pytest.xml __TESTS__
 # No cgroup, shim, conmon or container process may be left in the guest.
 step leftovers sh -c 'find /sys/fs/cgroup -mindepth 1 -type d | grep -v -x -e __PROBE__;
