@@ -10,7 +10,6 @@ inner test is an outer test of the same name here; an inner failure fails it
 with the inner message. Skips when qemu or a kernel is missing."""
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import vm  # noqa: E402
+from test_vm_v2 import ocirun_binary  # noqa: E402
 
 
 TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "600"))
@@ -83,32 +83,17 @@ def inner_ids():
     return [(f, t, rt) for f, tests in INNER.items() for t in tests for rt in RUNTIMES]
 
 
-def ocirun_binary():
-    b = os.environ.get("OCIRUN")
-    if b:
-        return os.path.abspath(b)
-    for cand in (REPO / "build" / "ocirun", REPO / "ocirun"):
-        if cand.exists():
-            return str(cand)
-    pytest.fail("ocirun binary not found: build it or set OCIRUN")
-
 
 @pytest.fixture(scope="module")
 def guest():
-    try:
-        vm.check_host()
-    except vm.Skip as e:
-        pytest.skip(str(e))
+    vm.require_host()
     tests = " ".join(f"'{f}::{t}[{rt}]'" for f, t, rt in inner_ids())
     script = (SCRIPT.replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun_binary())
               .replace("__TESTS__", tests).replace("__PROBE__", PODMAN_PROBE))
-    run = vm.boot(script, mode="v2", timeout=TIMEOUT, switch_root=True)
-    print(f"v2 e2e guest: qemu rc {run.rc} in {run.seconds:.1f}s")
-    xml = run.file("pytest.xml")
-    run.cases = _cases(xml) if xml else None
-    yield run
-    if not os.environ.get("OCIRUN_VM_KEEP"):
-        shutil.rmtree(run.results, ignore_errors=True)
+    for run in vm.module_guest(script, "v2 e2e guest", mode="v2", timeout=TIMEOUT, switch_root=True):
+        xml = run.file("pytest.xml")
+        run.cases = _cases(xml) if xml else None
+        yield run
 
 
 def _cases(xml):
@@ -135,8 +120,7 @@ step = vm.must_step
 
 
 def test_guest_finished(guest):
-    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
-    assert guest.file("done") is not None, f"the guest stopped before the end\n{vm.context(guest)}"
+    vm.assert_finished(guest, TIMEOUT)
 
 
 def test_pure_v2_with_engines(guest):

@@ -8,7 +8,6 @@ Skips when qemu or a kernel is missing (scripts/install-deps.sh installs
 both). OCIRUN names the binary under test."""
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -46,26 +45,18 @@ echo done > /results/done
 
 @pytest.fixture(scope="module")
 def guest():
-    try:
-        vm.check_host()
-    except vm.Skip as e:
-        pytest.skip(str(e))
+    vm.require_host()
     script = (INNER.replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun_binary())
               .replace("__PYTEST__", INNER_PYTEST))
     # switch_root: the kernel refuses a user namespace to a chroot'ed caller.
-    run = vm.boot(script, mode="v2", timeout=TIMEOUT, switch_root=True)
-    print(f"v2 guest (rootless): qemu rc {run.rc} in {run.seconds:.1f}s")
-    yield run
-    if not os.environ.get("OCIRUN_VM_KEEP"):
-        shutil.rmtree(run.results, ignore_errors=True)
+    yield from vm.module_guest(script, "v2 guest (rootless)", mode="v2", timeout=TIMEOUT, switch_root=True)
 
 
 step = vm.must_step
 
 
 def test_guest_finished(guest):
-    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
-    assert guest.file("done") is not None, f"the guest stopped before the end\n{vm.context(guest)}"
+    vm.assert_finished(guest, TIMEOUT)
     rc, out = step(guest, "env")
     assert rc == 0, f"the guest is not pure cgroup v2 with cpu/memory/pids:\n{out}"
 

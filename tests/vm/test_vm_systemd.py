@@ -78,15 +78,12 @@ echo done > /results/done
 
 
 def boot_guest(mode):
-    """Boots the systemd guest with cgroup setup mode ("v2", "hybrid",
-    "legacy") and
-    runs the inner script; skips where the host cannot."""
+    """A module fixture's body: boots the systemd guest with cgroup setup
+    mode ("v2", "hybrid", "legacy"), runs the inner script, yields the Run;
+    skips where the host cannot."""
     if os.environ.get("OCIRUN_VM_NO_SYSTEMD"):
         pytest.skip("OCIRUN_VM_NO_SYSTEMD is set")
-    try:
-        vm.check_host()
-    except vm.Skip as e:
-        pytest.skip(str(e))
+    vm.require_host()
     if shutil.which("debootstrap") is None and not (vm.CACHE / "debian12-systemd" / ".complete").exists():
         pytest.skip("debootstrap is not installed and no cached systemd rootfs")
     ocirun = ocirun_binary()
@@ -95,25 +92,20 @@ def boot_guest(mode):
     script = (INNER.replace("__CGROUP_CHECK__", CGROUP_CHECK[mode]).replace("__BUILD__", build)
               .replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun).replace("__USER__", SD_USER)
               .replace("__UID__", str(SD_UID)))
-    run = vm.boot(script, mode="systemd", timeout=TIMEOUT, append_extra=APPEND[mode])
-    print(f"systemd guest ({mode}): qemu rc {run.rc} in {run.seconds:.1f}s")
-    return run
+    yield from vm.module_guest(script, f"systemd guest ({mode})", mode="systemd", timeout=TIMEOUT,
+                               append_extra=APPEND[mode])
 
 
 @pytest.fixture(scope="module")
 def guest():
-    run = boot_guest("v2")
-    yield run
-    if not os.environ.get("OCIRUN_VM_KEEP"):
-        shutil.rmtree(run.results, ignore_errors=True)
+    yield from boot_guest("v2")
 
 
 step = vm.must_step
 
 
 def test_guest_finished(guest):
-    assert not guest.timed_out, f"the systemd guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
-    assert guest.file("done") is not None, f"the systemd guest stopped before the end\n{vm.context(guest)}"
+    vm.assert_finished(guest, TIMEOUT, "the systemd guest")
 
 
 def test_systemd_is_pid1(guest):

@@ -9,7 +9,6 @@ refused (a user manager cannot delegate v1 controllers; runc refuses it
 too)."""
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,8 +27,5 @@ pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest
 
 @pytest.fixture(scope="module", params=["hybrid", "legacy"])
 def guest(request):
-    run = boot_guest(request.param)
-    yield run
-    if not os.environ.get("OCIRUN_VM_KEEP"):
-        shutil.rmtree(run.results, ignore_errors=True)
+    yield from boot_guest(request.param)
 

@@ -9,7 +9,6 @@ unit tests (make check builds them; they are built here when missing)."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,29 +75,21 @@ def build_units(build):
 
 @pytest.fixture(scope="module")
 def guest():
-    try:
-        vm.check_host()
-    except vm.Skip as e:
-        pytest.skip(str(e))
+    vm.require_host()
     ocirun = ocirun_binary()
     build = os.path.dirname(ocirun)
     build_units(build)
     script = (INNER.replace("__UNIT__", " ".join(UNIT_TESTS)).replace("__BUILD__", build)
               .replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun).replace("__HERE__", str(HERE))
               .replace("__PYTEST__", " ".join(INNER_PYTEST)))
-    run = vm.boot(script, mode="v2", timeout=TIMEOUT)
-    print(f"v2 guest: qemu rc {run.rc} in {run.seconds:.1f}s")
-    yield run
-    if not os.environ.get("OCIRUN_VM_KEEP"):
-        shutil.rmtree(run.results, ignore_errors=True)
+    yield from vm.module_guest(script, "v2 guest", mode="v2", timeout=TIMEOUT)
 
 
 step = vm.must_step
 
 
 def test_guest_finished(guest):
-    assert not guest.timed_out, f"the guest did not finish in {TIMEOUT}s\n{vm.context(guest)}"
-    assert guest.file("done") is not None, f"the guest stopped before the end\n{vm.context(guest)}"
+    vm.assert_finished(guest, TIMEOUT)
 
 
 def test_pure_v2(guest):

@@ -268,6 +268,32 @@ def step(run, name):
     return int(rc.strip() or "1"), run.file(f"steps/{name}.out", "")
 
 
+def require_host():
+    """Skips the calling test module where this host cannot boot a guest."""
+    import pytest  # only the test modules call this
+
+    try:
+        check_host()
+    except Skip as e:
+        pytest.skip(str(e))
+
+
+def module_guest(script, label, **boot_kw):
+    """The body of a module-scoped guest fixture: boots, yields the Run,
+    then removes its results (kept with OCIRUN_VM_KEEP=1)."""
+    run = boot(script, **boot_kw)
+    print(f"{label}: qemu rc {run.rc} in {run.seconds:.1f}s")
+    yield run
+    if not os.environ.get("OCIRUN_VM_KEEP"):
+        shutil.rmtree(run.results, ignore_errors=True)
+
+
+def assert_finished(run, timeout, what="the guest"):
+    """The guest ran its script to the end within timeout seconds."""
+    assert not run.timed_out, f"{what} did not finish in {timeout}s\n{context(run)}"
+    assert run.file("done") is not None, f"{what} stopped before the end\n{context(run)}"
+
+
 def must_step(run, name):
     """(rc, output) of an inner step; an AssertionError (a test failure)
     naming the step, with the guest's logs, when it did not run."""
