@@ -62,26 +62,22 @@ int
 ocirun_cgroup_dir_is_frozen (const char *dir, bool *frozen, ocirun_error_t *err)
 {
   struct ocirun_cgroup_dir d = { .abs = (char *)dir, .fd = -1 };
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+  char buf[16];
   int ret;
 
   *frozen = false;
   /* `list` asks this of every container: the usual answer, a thawed v1
-   * freezer, in one open and one read. */
-  {
-    cleanup_free char *path = NULL;
-    cleanup_close int fd = -1;
-    char buf[16];
-    ssize_t n;
-
-    xasprintf (&path, "%s/freezer.state", dir);
-    fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && (n = read (fd, buf, sizeof buf)) >= 6 && memcmp (buf, "THAWED", 6) == 0)
-      return 0;
-  }
+   * freezer, in one open and one read; no freezer.state is cgroup v2. */
+  xasprintf (&path, "%s/freezer.state", dir);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0 && read (fd, buf, sizeof buf) >= 6 && memcmp (buf, "THAWED", 6) == 0)
+    return 0;
+  d.h.unified = fd < 0 && errno == ENOENT;
   d.fd = open (dir, O_DIRECTORY | O_CLOEXEC);
   if (d.fd < 0)
     return errno == ENOENT ? 0 : ocirun_make_error (err, errno, "open `%s`", dir);
-  d.h.unified = faccessat (d.fd, "freezer.state", F_OK, 0) < 0;
   ret = d.h.unified ? ocirun_cgroup_v2_is_frozen (&d, frozen, err) : ocirun_cgroup_v1_is_frozen (&d, frozen, err);
   close (d.fd);
   return ret;
