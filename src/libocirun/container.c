@@ -9,13 +9,13 @@
 #include "intelrdt.h"
 #include "netdev.h"
 #include "ocirun.h"
+#include "passwd.h"
 #include "state.h"
 #include "util.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -939,17 +939,14 @@ ocirun_container_list (struct ocirun_context *ctx, struct ocirun_list *out, ocir
           out->items = xrealloc (out->items, cap * sizeof *out->items);
         }
       out->items[out->len] = runc_state_from (&l);
-      /* runc shows who owns the state directory; one owner for all of
-       * them is the rule, and each lookup reads the passwd database. */
+      /* runc shows who owns the state directory, by name from /etc/passwd
+       * (not NSS); one owner for all of them is the rule. */
       if (owner_name == NULL || l.owner != owner_uid)
         {
-          struct passwd pw, *res = NULL;
-          char buf[1024];
           free (owner_name);
           owner_uid = l.owner;
-          if (getpwuid_r (owner_uid, &pw, buf, sizeof buf, &res) == 0 && res)
-            owner_name = xstrdup (res->pw_name);
-          else
+          owner_name = ocirun_passwd_lookup ("/etc/passwd", owner_uid, OCIRUN_PASSWD_NAME);
+          if (owner_name == NULL)
             xasprintf (&owner_name, "#%u", (unsigned)owner_uid);
         }
       free (out->items[out->len]->owner);

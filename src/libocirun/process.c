@@ -4,6 +4,7 @@
  * then execve. Used for the container's init and for `exec`. */
 #include "config.h"
 #include "caps.h"
+#include "passwd.h"
 #include "seccomp-filter.h"
 #include "security.h"
 #include "setup.h"
@@ -377,38 +378,11 @@ apply_cpu_affinity (const char *list, ocirun_error_t *err)
 static char *
 home_of (uid_t uid)
 {
-  cleanup_fclose FILE *f = NULL;
-  cleanup_free char *line = NULL;
-  size_t cap = 0;
+  char *home = ocirun_passwd_lookup ("/etc/passwd", uid, OCIRUN_PASSWD_HOME);
 
-  f = fopen ("/etc/passwd", "re");
-  if (f == NULL)
-    return xstrdup ("/");
-  while (getline (&line, &cap, f) > 0)
-    {
-      char *fields[7];
-      char *p = line;
-      size_t n = 0;
-      unsigned long id;
-      char *end;
-
-      line[strcspn (line, "\n")] = '\0';
-      while (n < 7)
-        {
-          fields[n++] = p;
-          p = strchr (p, ':');
-          if (p == NULL)
-            break;
-          *p++ = '\0';
-        }
-      if (n < 6 || fields[2][0] == '\0')
-        continue;
-      errno = 0;
-      id = strtoul (fields[2], &end, 10);
-      if (errno || *end || id != uid)
-        continue;
-      return xstrdup (fields[5][0] ? fields[5] : "/");
-    }
+  if (home && home[0])
+    return home;
+  free (home);
   return xstrdup ("/");
 }
 

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "dlopen.h"
 #include "ocirun.h"
 #include "seccomp-filter.h"
 #include "util.h"
@@ -11,9 +12,10 @@
 
 #define SECCOMP_MAX_ARGS 6
 
-/* libseccomp is dlopen'ed by the containers that have a filter, not linked:
- * mapping it costs every other command ~70 KiB of resident memory and the
- * loader's time. */
+/* A dynamic ocirun dlopens libseccomp for the containers that have a filter
+ * only: mapping it costs every other command ~70 KiB of resident memory and
+ * the loader's time. A static one has it linked in, and only the pages a
+ * filter touches are ever faulted in. */
 #define LIBSECCOMP_FUNCS(X)                                                                                            \
   X (seccomp_init)                                                                                                     \
   X (seccomp_release)                                                                                                  \
@@ -36,6 +38,17 @@ static struct
   bool loaded;
 } lib;
 
+#ifdef OCIRUN_STATIC_BINARY
+int
+ocirun_seccomp_prepare (ocirun_error_t *err)
+{
+#define X(f) lib.f = f;
+  LIBSECCOMP_FUNCS (X)
+#undef X
+  lib.loaded = true;
+  return 0;
+}
+#else
 int
 ocirun_seccomp_prepare (ocirun_error_t *err)
 {
@@ -43,9 +56,9 @@ ocirun_seccomp_prepare (ocirun_error_t *err)
 
   if (lib.loaded)
     return 0;
-  h = dlopen ("libseccomp.so.2", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  h = ocirun_dlopen ("libseccomp.so.2", err);
   if (h == NULL)
-    return ocirun_make_error (err, -ENOENT, "seccomp: cannot load libseccomp.so.2: %s", dlerror ());
+    return ocirun_error_prefix (err, "seccomp");
 #define X(f)                                                                                                           \
   if ((lib.f = (__typeof__ (f) *)dlsym (h, #f)) == NULL)                                                               \
     return ocirun_make_error (err, -ENOENT, "seccomp: libseccomp.so.2 has no %s", #f);
@@ -54,6 +67,7 @@ ocirun_seccomp_prepare (ocirun_error_t *err)
   lib.loaded = true;
   return 0;
 }
+#endif
 
 #define seccomp_init (lib.seccomp_init)
 #define seccomp_release (lib.seccomp_release)

@@ -28,6 +28,20 @@ def ocirun_binary():
     raise RuntimeError("ocirun binary not found: build it or set OCIRUN")
 
 
+def elf_is_static(path):
+    """True when the ELF file at path has no program interpreter (PT_INTERP):
+    a static binary, which the kernel starts without ld.so."""
+    import struct
+    with open(path, "rb") as f:
+        hdr = f.read(64)
+        assert hdr[:4] == b"\x7fELF" and hdr[4] == 2, f"{path}: not a 64-bit ELF file"
+        phoff, = struct.unpack_from("<Q", hdr, 32)
+        phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
+
+
 def run_captured(cmd, timeout=60, **kw):
     """subprocess.run with stdout and stderr through files, not pipes: a
     created container's init inherits the caller's stdio, and a pipe would

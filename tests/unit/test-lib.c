@@ -2,12 +2,16 @@
  * lines, the default spec, features, bundle checks, JSON re-indentation. */
 #include "config.h"
 #include "cli.h"
+#include "dlopen.h"
 #include "ocirun.h"
+#include "passwd.h"
 #include "unit.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <link.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +376,137 @@ test_reindent (void)
   CHECK_STREQ (c, "[]");
 }
 
+static char *
+release_of (const char *path)
+{
+  char out[32];
+  ocirun_error_t err = NULL;
+
+  if (ocirun_libc_release_of (path, out, sizeof out, &err) < 0)
+    {
+      CHECK (err != NULL && err->msg != NULL);
+      ocirun_error_free (&err);
+      return NULL;
+    }
+  CHECK (err == NULL);
+  return xstrdup (out);
+}
+
+/* expected NULL: the reader must fail with a message. */
+static void
+check_release (const char *path, const char *expected)
+{
+  cleanup_free char *got = release_of (path);
+
+  if (expected)
+    CHECK_STREQ (got, expected);
+  else
+    CHECK (got == NULL);
+}
+
+static void
+check_pw (const char *path, uid_t uid, enum ocirun_passwd_field field, const char *expected)
+{
+  cleanup_free char *got = ocirun_passwd_lookup (path, uid, field);
+
+  if (expected)
+    CHECK_STREQ (got, expected);
+  else
+    CHECK (got == NULL);
+}
+
+static int
+find_libc (struct dl_phdr_info *info, size_t size, void *data)
+{
+  if (strstr (info->dlpi_name, "/libc.so.6"))
+    {
+      *(char **)data = xstrdup (info->dlpi_name);
+      return 1;
+    }
+  return 0;
+}
+
+/* A static ocirun compares the host libc.so.6's banner with its own glibc
+ * before it dlopens libsystemd. */
+static void
+test_libc_release (void)
+{
+  char dir[] = "/tmp/ocirun-test-libc-XXXXXX";
+  cleanup_free char *f = NULL;
+  cleanup_free char *big = NULL;
+  cleanup_free char *libc = NULL;
+  size_t n = 16 * 1024 * 3;
+
+  CHECK (mkdtemp (dir) != NULL);
+  xasprintf (&f, "%s/libc.so.6", dir);
+
+  write_file (f, "\x7f"
+                 "ELF junk GNU C Library (Debian GLIBC 2.36-9+deb12u9) stable release version 2.36.\n more");
+  check_release (f, "2.36");
+  /* The last bytes of the file, without the final dot. */
+  write_file (f, "junk development release version 2.40.9000");
+  check_release (f, "2.40.9000");
+  write_file (f, "no banner in here at all");
+  check_release (f, NULL);
+  write_file (f, "release version x.y.");
+  check_release (f, NULL);
+  CHECK (unlink (f) == 0);
+  check_release (f, NULL);
+
+  /* Banners across every read boundary of the reader (16 KiB reads, 64 bytes
+   * kept): each must come out whole. */
+  for (size_t at = 16 * 1024 - 30; at < 16 * 1024 + 4; at += 3)
+    {
+      const char *b = "stable release version 2.41.";
+      big = xmalloc0 (n + 1);
+      memset (big, 'x', n);
+      memcpy (big + at, b, strlen (b));
+      write_file (f, big);
+      check_release (f, "2.41");
+      free (big);
+      big = NULL;
+    }
+
+  /* The real one: this dynamic test program's own libc.so.6. */
+  CHECK (dl_iterate_phdr (find_libc, &libc) == 1);
+  if (libc)
+    check_release (libc, gnu_get_libc_version ());
+
+  unlink (f);
+  rmdir (dir);
+}
+
+/* runc's list and HOME come from /etc/passwd itself, not NSS. */
+static void
+test_passwd (void)
+{
+  char dir[] = "/tmp/ocirun-test-pw-XXXXXX";
+  cleanup_free char *f = NULL;
+
+  CHECK (mkdtemp (dir) != NULL);
+  xasprintf (&f, "%s/passwd", dir);
+  write_file (f, "root:x:0:0:root:/root:/bin/sh\n"
+                 "# a comment\n"
+                 "broken\n"
+                 "short:x:7\n"
+                 "bad:x:12a:0::/bad:/bin/sh\n"
+                 "user:x:1000:1000:A User:/home/user:/bin/sh\n"
+                 "dup:x:1000:1000::/dup:/bin/sh\n"
+                 "nohome:x:1001:1001:::/bin/sh");
+  check_pw (f, 0, OCIRUN_PASSWD_NAME, "root");
+  check_pw (f, 0, OCIRUN_PASSWD_HOME, "/root");
+  check_pw (f, 1000, OCIRUN_PASSWD_NAME, "user");
+  check_pw (f, 1000, OCIRUN_PASSWD_HOME, "/home/user");
+  check_pw (f, 7, OCIRUN_PASSWD_NAME, "short");
+  check_pw (f, 7, OCIRUN_PASSWD_HOME, "");
+  check_pw (f, 1001, OCIRUN_PASSWD_HOME, "");
+  check_pw (f, 12, OCIRUN_PASSWD_NAME, NULL);
+  check_pw (f, 4242, OCIRUN_PASSWD_NAME, NULL);
+  unlink (f);
+  check_pw (f, 0, OCIRUN_PASSWD_NAME, NULL);
+  rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -383,5 +518,7 @@ main (void)
   test_features ();
   test_check_bundle ();
   test_reindent ();
+  test_libc_release ();
+  test_passwd ();
   UNIT_DONE ();
 }

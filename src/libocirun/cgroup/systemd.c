@@ -12,6 +12,7 @@
 
 #include <dlfcn.h>
 
+#include "../dlopen.h"
 #include "../error.h"
 #include <systemd/sd-bus.h>
 
@@ -56,9 +57,9 @@ sdbus_load (ocirun_error_t *err)
 
   if (sdbus.sd_bus_open_system)
     return 0;
-  h = dlopen ("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  h = ocirun_dlopen ("libsystemd.so.0", err);
   if (h == NULL)
-    return ocirun_make_error (err, -ENOENT, "systemd cgroup driver: cannot load libsystemd.so.0: %s", dlerror ());
+    return ocirun_error_prefix (err, "systemd cgroup driver");
 #define X(f)                                                                                                           \
   if ((sdbus.f = (__typeof__ (f) *)dlsym (h, #f)) == NULL)                                                             \
     return ocirun_make_error (err, -ENOENT, "systemd cgroup driver: libsystemd.so.0 has no %s", #f);
