@@ -29,12 +29,23 @@ else
   failed=$((failed + 1)); echo "fuzz smoke run: FAILED"; tail -n 40 build/fuzz.log
 fi
 
+# The --disable-static-binary configuration (what sanitizer builds and
+# distributions wanting a dynamic binary use): it loads libseccomp itself.
+if (mkdir -p build/dynamic && cd build/dynamic && { [ -f Makefile ] || ../../configure --enable-werror \
+    --disable-static-binary -q; } && make -j"$(nproc)" -s && make -s check) >build/dynamic.log 2>&1; then
+  passed=$((passed + 1)); echo "dynamic build and its unit tests: ok"
+else
+  failed=$((failed + 1)); echo "dynamic build and its unit tests: FAILED"; tail -n 40 build/dynamic.log
+fi
+
 # Each suite has its own conftest.py, so each gets its own pytest run.
+# SUITE_BUILD picks the build directory under test (default: build).
 run_suite () {
   name=$1
   shift
   echo "== $name"
-  OCIRUN="$PWD/build/ocirun" OCIRUN_BUILD="$PWD/build" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+  b="$PWD/${SUITE_BUILD:-build}"
+  OCIRUN="$b/ocirun" OCIRUN_BUILD="$b" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
     --junitxml="build/pytest-$name.xml" "$@"
   rc=$?
   if [ -f "build/pytest-$name.xml" ]; then
@@ -59,6 +70,8 @@ rm -f build/pytest-*.xml
 run_suite integration tests/integration "$@"
 [ -d tests/e2e ] && run_suite e2e tests/e2e "$@"
 [ -d tests/vm ] && run_suite vm tests/vm "$@"
+# The dynamic binary where it differs: seccomp (dlopen'ed) and list (owners).
+SUITE_BUILD=build/dynamic run_suite integration-dynamic tests/integration -k "seccomp or test_list" "$@"
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

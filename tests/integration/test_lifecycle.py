@@ -5,6 +5,7 @@ nothing behind. runc is the reference where both can run the same bundle."""
 import ctypes
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -191,6 +192,35 @@ def test_list_formats(ocirun, bundle, cid):
     js = json.loads(ocirun("list", "--format", "json").out)
     assert [c["id"] for c in js] == [cid] and js[0]["status"] == "created"
     ocirun("delete", "--force", cid)
+
+
+def test_list_owner_from_passwd(ocirun, runc, bundle, cid):
+    """OWNER is the state directory's owner, named from /etc/passwd as runc's
+    user package does (no NSS: a static ocirun has none), "#UID" when the
+    file has no entry."""
+    bundle.set_args("sleep", "1000").write()
+    for rt in (ocirun, runc):
+        rt("create", "--bundle", bundle.path, cid)
+    try:
+        name = pwd.getpwuid(0).pw_name
+        for rt in (ocirun, runc):
+            assert json.loads(rt("list", "--format", "json").out)[0]["owner"] == name
+            assert rt("list").out.splitlines()[1].split()[-1] == name
+        # A uid /etc/passwd does not know (the directory only; the runtime is root).
+        unknown = 4242
+        while True:
+            try:
+                pwd.getpwuid(unknown)
+                unknown += 1
+            except KeyError:
+                break
+        for rt in (ocirun, runc):
+            os.chown(os.path.join(rt.root, cid), unknown, -1)
+            assert json.loads(rt("list", "--format", "json").out)[0]["owner"] == f"#{unknown}"
+            os.chown(os.path.join(rt.root, cid), 0, -1)
+    finally:
+        for rt in (ocirun, runc):
+            rt("delete", "--force", cid)
 
 
 def test_ps(ocirun, bundle, cid):
