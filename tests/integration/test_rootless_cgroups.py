@@ -8,6 +8,9 @@ single-uid user namespace, the `spec --rootless` config), compared with runc:
 - without delegation: no cgroupsPath and no limits runs without cgroups
   (and --debug says so); limits or a cgroupsPath fail as runc's do, leaving
   nothing. Runs on any host that lets the uid make a user namespace.
+- cgroup v1 with only the memory hierarchy delegated: the container is in
+  that one and in no other, a memory limit works, a pids limit fails, as
+  with runc.
 
 Each runtime call runs in a child moved into a chosen cgroup (the "shell"
 of the user) and then switched to the uid."""
@@ -374,3 +377,83 @@ def test_undelegated_like_runc(home, undelegated, rbundle, cid, case):
         else:
             assert "ocirun-rl-nowhere" in err and "Permission denied" in err, err
         assert "level=error" in ologtext, ologtext
+
+
+# ------------------------------------------------- v1, one hierarchy delegated
+
+
+@pytest.fixture(scope="module")
+def memory_delegated():
+    """cgroup v1 with only the memory hierarchy delegated (a directory owned
+    by the uid, where its processes sit); every other hierarchy, and the
+    cgroup2 tree of a hybrid host, belongs to root."""
+    if PURE_V2 or not (CG / "memory" / "tasks").exists():
+        pytest.skip("needs a cgroup v1 memory hierarchy")
+    top = CG / "memory" / f"ocirun-rl-mem-{os.getpid()}"
+    top.mkdir()
+    shell = top / "shell"
+    shell.mkdir()
+    for f in ("", "cgroup.procs", "tasks"):
+        os.chown(shell / f if f else shell, UID, UID)
+    yield shell
+    left = [d for d in _cgroup_tree(top) if d != str(shell)]
+    _rmtree_cgroup(top)
+    assert not left, f"cgroups left in the delegated memory cgroup: {left}"
+
+
+@pytest.mark.parametrize("case", ["plain", "memory", "pids"])
+def test_v1_partly_delegated_like_runc(home, memory_delegated, rbundle, cid, case):
+    """runc keeps the hierarchies it could create its cgroup in and runs
+    without the others; a limit needs its own hierarchy. ocirun too: the
+    container is in the delegated memory cgroup and nowhere else, a memory
+    limit is applied there, and a pids limit fails, naming the hierarchy."""
+    if not shutil.which("runc"):
+        pytest.skip("runc not installed")
+    shell = memory_delegated
+    if case == "memory":
+        rbundle.linux["resources"] = {"memory": {"limit": 64 * MiB}}
+    elif case == "pids":
+        rbundle.linux["resources"] = {"pids": {"limit": 100}}
+    rbundle.args("sleep", "1000").write()
+    res = {}
+    for rt in (Rootless(ocirun_binary(), "ocirun", home[0], shell),
+               Rootless(shutil.which("runc"), "runc", home[0], shell, root=home[0] / "runc")):
+        try:
+            r = rt("run", "-d", "--bundle", rbundle.path, cid, check=False)
+            out = {"rc": r.returncode}
+            if r.returncode == 0:
+                pid = rt.state(cid)["pid"]
+                lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                out["memory"] = [ln.split(":", 2)[2] for ln in lines if ln.split(":")[1] == "memory"]
+                out["others"] = sorted(ln.split(":", 1)[1] for ln in lines if ln.split(":")[1] != "memory")
+                out["limit"] = (shell / cid / "memory.limit_in_bytes").read_text().strip()
+                if rt.name == "ocirun":
+                    # The commands that read the cgroup find the container
+                    # in the one hierarchy it has (runc 1.1's ps fails here:
+                    # it looks in the devices hierarchy).
+                    out["ps"] = pid in json.loads(rt("ps", "--format", "json", cid).stdout)
+                    out["exec"] = rt("exec", cid, "true", check=False).returncode
+                    rt("kill", "--all", cid, "KILL")
+                    wait_for(lambda: rt.state(cid)["status"] == "stopped")
+                rt("delete", "--force", cid)
+            else:
+                out["err"] = r.stderr.strip()
+        finally:
+            _cleanup(rt)
+        res[rt.name] = out
+        _nothing_left(rt, cid, shell)
+        assert _all_cgroup_dirs_named(cid) == [], f"{rt.name}: {_all_cgroup_dirs_named(cid)}"
+    o, c = res["ocirun"], res["runc"]
+    assert (o["rc"] == 0) == (c["rc"] == 0) == (case != "pids"), res
+    if case == "pids":
+        assert o["err"].startswith("ocirun: ") and o["err"].count("\n") == 0, o
+        assert "pids" in o["err"] and "no permission" in o["err"], o
+        return
+    rel = "/" + str(shell.relative_to(CG / "memory")) + "/" + cid
+    assert o["memory"] == c["memory"] == [rel], res
+    # Everywhere else the container stayed where its caller was.
+    caller = sorted(ln.split(":", 1)[1] for ln in Path("/proc/self/cgroup").read_text().splitlines()
+                    if ln.split(":")[1] != "memory")
+    assert o["others"] == c["others"] == caller, res
+    assert o["limit"] == c["limit"] == (str(64 * MiB) if case == "memory" else str(2**63 - 4096)), res
+    assert o["ps"] and o["exec"] == 0, res

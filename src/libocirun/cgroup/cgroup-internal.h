@@ -44,6 +44,11 @@ struct ocirun_cgroup
   char *stored_path;
   struct ocirun_logger *log;
   bool rootless;
+  /* Rootless without a cgroupsPath: the hierarchies ("pids", "cpu,cpuacct",
+   * "" for cgroup2) where the uid may not create the container's cgroup and
+   * that it therefore runs without, as runc does. */
+  char **denied;
+  size_t denied_len;
   struct ocirun_systemd_unit *systemd; /* the scope unit (systemd driver, systemd.c); NULL: cgroupfs */
 };
 
@@ -69,6 +74,9 @@ char *ocirun_cgroup_clean_path (const char *path, bool *absolute);
 /* The directory holding controller (v1: the hierarchy that has it; v2: the
  * unified directory); NULL when no hierarchy has it. */
 struct ocirun_cgroup_dir *ocirun_cgroup_find (struct ocirun_cgroup *cg, const char *controller);
+/* The hierarchy ("cpu,cpuacct") holding controller that cg->denied lists;
+ * NULL when the controller was not denied. */
+const char *ocirun_cgroup_denied (struct ocirun_cgroup *cg, const char *controller);
 /* The unified directory (v2, or the cgroup2 tree of a hybrid host). */
 struct ocirun_cgroup_dir *ocirun_cgroup_unified (struct ocirun_cgroup *cg);
 bool ocirun_cgroup_has_file (struct ocirun_cgroup_dir *d, const char *file);

@@ -488,6 +488,15 @@ ocirun_cgroup_find (struct ocirun_cgroup *cg, const char *controller)
   return NULL;
 }
 
+const char *
+ocirun_cgroup_denied (struct ocirun_cgroup *cg, const char *controller)
+{
+  for (size_t i = 0; i < cg->denied_len; i++)
+    if (cg->mode == OCIRUN_CGROUP_V2 || controllers_intersect (cg->denied[i], controller))
+      return cg->denied[i];
+  return NULL;
+}
+
 bool
 ocirun_cgroup_has_file (struct ocirun_cgroup_dir *d, const char *file)
 {
@@ -567,7 +576,9 @@ make_stored_path (struct ocirun_cgroup *cg)
   for (size_t i = 1; i < cg->len; i++)
     if (strcmp (cg->dirs[i].path, cg->dirs[0].path) != 0)
       uniform = false;
-  if (uniform)
+  /* A plain path means "every hierarchy" to load: not when some were
+   * denied. */
+  if (uniform && cg->denied_len == 0)
     return xstrdup (cg->dirs[0].path);
 
   /* The caller sat in different cgroups per hierarchy and the path was
@@ -643,23 +654,24 @@ ocirun_cgroup_create_in (const struct ocirun_cgroup_layout *layout, const char *
       if (ret < 0 && req->rootless && is_permission_error (-ret))
         {
           /* runc's rule: without a delegated cgroup a rootless container
-           * may still run, but only when nothing asked for a cgroup. */
+           * may still run, but only when nothing asked for a cgroup; a
+           * hierarchy that is delegated is still used (the limits that need
+           * a denied one fail when they are applied, naming it). */
           if (req->cgroups_path && *req->cgroups_path)
             {
               ocirun_error_prefix (err, "rootless container with linux.cgroupsPath `%s`", req->cgroups_path);
               goto fail;
             }
-          if (ocirun_cgroup_resources_need_controllers (req->resources))
-            {
-              ocirun_error_prefix (err, "rootless needs no limits + no cgroupsPath when no permission is granted "
-                                        "for cgroups");
-              goto fail;
-            }
-          ocirun_debug (req->log, "cgroup: no permission to create `%s` (rootless): running without cgroups", d->abs);
+          ocirun_debug (req->log, "cgroup: no permission to create `%s` (rootless): running without it", d->abs);
           ocirun_error_free (err);
-          cgroup_rollback (cg);
-          ocirun_cgroup_free (cg);
-          return 0;
+          dir_rollback (d);
+          cg->denied = xrealloc (cg->denied, (cg->denied_len + 1) * sizeof *cg->denied);
+          cg->denied[cg->denied_len++] = xstrdup (d->h.controllers);
+          dir_clear (d);
+          memmove (d, d + 1, (cg->len - i - 1) * sizeof *d);
+          cg->len--;
+          i--;
+          continue;
         }
       if (ret < 0)
         goto fail;
@@ -672,6 +684,21 @@ ocirun_cgroup_create_in (const struct ocirun_cgroup_layout *layout, const char *
         ret = ocirun_cgroup_v1_prepare (d, err);
       if (ret < 0)
         goto fail;
+    }
+
+  if (cg->len == 0)
+    {
+      if (ocirun_cgroup_resources_need_controllers (req->resources))
+        {
+          ret = ocirun_make_error (err, -EPERM,
+                                   "rootless needs no limits + no cgroupsPath when no permission is granted for "
+                                   "cgroups (no hierarchy lets this uid create `%s`)",
+                                   clean);
+          goto fail;
+        }
+      ocirun_debug (req->log, "cgroup: no permission in any hierarchy (rootless): running without cgroups");
+      ocirun_cgroup_free (cg);
+      return 0;
     }
 
   ret = ocirun_cgroup_apply_resources (cg, req->resources, true, req->linux_devices, req->linux_devices_len, err);
@@ -824,6 +851,9 @@ ocirun_cgroup_free (struct ocirun_cgroup *cg)
   for (size_t i = 0; i < cg->len; i++)
     dir_clear (&cg->dirs[i]);
   free (cg->dirs);
+  for (size_t i = 0; i < cg->denied_len; i++)
+    free (cg->denied[i]);
+  free (cg->denied);
   free (cg->stored_path);
   ocirun_cgroup_systemd_free (cg->systemd); /* systemd driver hook */
   free (cg);

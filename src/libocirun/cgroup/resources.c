@@ -36,7 +36,13 @@ static struct ocirun_cgroup_dir *
 need (struct ocirun_cgroup *cg, const char *controller, const char *setting, int *ret, ocirun_error_t *err)
 {
   struct ocirun_cgroup_dir *d = ocirun_cgroup_find (cg, controller);
-  if (d == NULL)
+  const char *denied;
+  if (d == NULL && (denied = ocirun_cgroup_denied (cg, controller)) != NULL)
+    *ret = ocirun_make_error (err, -EPERM,
+                              "%s: cannot set a %s limit: this rootless container could not create its cgroup in "
+                              "the `%s` hierarchy (no permission: delegate it to the uid, or drop the limit)",
+                              setting, controller, *denied ? denied : "cgroup2");
+  else if (d == NULL)
     *ret = ocirun_make_error (err, ENOTSUP, "%s: the %s controller is not mounted", setting, controller);
   else if (d->fd < 0)
     *ret = ocirun_make_error (err, ENOENT, "%s: the cgroup `%s` does not exist", setting, d->abs);
