@@ -936,6 +936,34 @@ static void __attribute__ ((noreturn)) exec_final (struct ocirun_exec_spawn *e, 
   exec_child_fail (sock, &err, err && err->status == ENOENT ? 127 : err && err->status == EACCES ? 126 : 1);
 }
 
+/* One setns() on the init's pidfd (Linux 5.8) joins every namespace at
+ * once. Older kernels refuse a pidfd there (EINVAL) or have none: join the
+ * /proc/PID/ns files one by one, user namespace first, once the init is
+ * known to still be the process they were opened from. */
+static int
+join_init_namespaces (struct ocirun_exec_spawn *e, ocirun_error_t *err)
+{
+  struct ocirun_ns_plan plan;
+  int ret;
+
+  if (e->init.fd >= 0)
+    {
+      if (setns (e->init.fd, e->ns_flags) == 0)
+        return 0;
+      if (errno != EINVAL)
+        return ocirun_make_error (err, errno, "join the namespaces of the container");
+    }
+  ret = ocirun_ns_plan_from_pid (e->init.pid, e->ns_flags, &plan, err);
+  if (ret < 0)
+    return ocirun_error_prefix (err, "join the namespaces of the container");
+  if (!ocirun_pidref_alive (&e->init))
+    ret = ocirun_make_error (err, -ESRCH, "join the namespaces of the container: its init is gone");
+  else
+    ret = ocirun_ns_join (&plan, 0, err);
+  ocirun_ns_plan_close (&plan);
+  return ret;
+}
+
 static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e, int sock)
 {
   cleanup_error ocirun_error_t err = NULL;
@@ -951,11 +979,8 @@ static void __attribute__ ((noreturn)) exec_joiner (struct ocirun_exec_spawn *e,
     _exit (1);
   if (ocirun_cgroup_enter_self (e->cg, e->placed_unified, &err) < 0)
     exec_child_fail (sock, &err, 1);
-  if (setns (e->init_pidfd, e->ns_flags) < 0)
-    {
-      ocirun_make_error (&err, errno, "join the namespaces of the container");
-      exec_child_fail (sock, &err, 1);
-    }
+  if (join_init_namespaces (e, &err) < 0)
+    exec_child_fail (sock, &err, 1);
   if (e->userns && become_container_root (&err) < 0)
     exec_child_fail (sock, &err, 1);
   /* Joining the mount namespace puts us at its root mount, which is the

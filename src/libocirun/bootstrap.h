@@ -9,6 +9,7 @@
 
 #include "cgroup/cgroup.h"
 #include "error.h"
+#include "pidref.h"
 #include "namespaces.h"
 #include "setup.h"
 
@@ -42,7 +43,7 @@ struct ocirun_exec_spawn
 {
   const oci_config *config;   /* the container's config (linux.* settings) */
   const oci_process *process; /* what to run */
-  int init_pidfd;             /* pidfd of the container's init */
+  struct ocirun_pidref init;  /* the container's init (borrowed) */
   int init_root;              /* O_PATH fd on /proc/PID/root of the init (its root directory) */
   int ns_flags;               /* CLONE_NEW* of the init to join */
   bool userns;                /* ns_flags has a user namespace */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "pidref.h"
 #include "util.h"
 
 /* Container commands that act on the cgroup of a running container:
@@ -233,21 +234,13 @@ ocirun_container_stats (struct ocirun_context *ctx, char **json, ocirun_error_t 
   return ocirun_cgroup_stats_json (l.cg, ctx->id, json, err);
 }
 
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int
 ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ocirun_event_fn fn, void *data,
                          ocirun_error_t *err)
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_cgroup struct ocirun_cgroup *cg = NULL;
-  cleanup_close int pidfd = -1;
+  cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
   cleanup_free char *oom_line = NULL;
   struct ocirun_cgroup_oom *oom = NULL;
   uint64_t next;
@@ -261,8 +254,7 @@ ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ociru
   ret = need_cgroup (ctx, &l, err);
   if (ret < 0)
     return ret;
-  pidfd = (int)syscall (SYS_pidfd_open, l.st->pid, 0);
-  if (pidfd < 0 || ocirun_pid_start_time (l.st->pid) != l.st->pid_start_time)
+  if (ocirun_pidref_open (&init, l.st->pid, l.st->pid_start_time) < 0)
     return ocirun_make_error (err, -EINVAL, "container with id %s is not running", ctx->id);
   /* Keep the cgroup, drop the state lock: a long `events` must not block
    * `delete`. */
@@ -276,12 +268,15 @@ ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ociru
   xasprintf (&oom_line, "{\"type\":\"oom\",\"id\":\"%s\"}", ctx->id);
   if (interval_ms == 0)
     interval_ms = 1;
-  next = now_ms () + interval_ms;
+  next = ocirun_now_ms () + interval_ms;
   for (;;)
     {
-      struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { ocirun_cgroup_oom_fd (oom), POLLIN, 0 } };
-      uint64_t t = now_ms ();
-      int timeout = t >= next ? 0 : (int)(next - t > 60000 ? 60000 : next - t);
+      /* poll skips a negative fd: without a pidfd (old kernels) the init's
+       * exit is looked for at least every second. */
+      struct pollfd p[2] = { { init.fd, POLLIN, 0 }, { ocirun_cgroup_oom_fd (oom), POLLIN, 0 } };
+      uint64_t t = ocirun_now_ms ();
+      int cap = init.fd >= 0 ? 60000 : 1000;
+      int timeout = t >= next ? 0 : (int)(next - t > (uint64_t)cap ? (uint64_t)cap : next - t);
       int n = poll (p, oom ? 2 : 1, timeout);
 
       if (n < 0)
@@ -307,12 +302,12 @@ ocirun_container_events (struct ocirun_context *ctx, uint64_t interval_ms, ociru
           ocirun_cgroup_oom_close (oom);
           oom = NULL;
         }
-      if (p[0].revents & (POLLIN | POLLHUP))
+      if ((p[0].revents & (POLLIN | POLLHUP)) || (init.fd < 0 && !ocirun_pidref_alive (&init)))
         {
           ret = 0; /* the container stopped */
           break;
         }
-      if (now_ms () >= next)
+      if (ocirun_now_ms () >= next)
         {
           cleanup_free char *json = NULL;
           cleanup_error ocirun_error_t e = NULL;

@@ -10,6 +10,7 @@
 #include "netdev.h"
 #include "ocirun.h"
 #include "passwd.h"
+#include "pidref.h"
 #include "state.h"
 #include "util.h"
 
@@ -28,12 +29,6 @@
 #define EXEC_FIFO "exec.fifo"
 /* Exists only with poststart hooks: the init holds it open until execve. */
 #define EXEC_DONE "exec.done"
-
-static int
-pidfd_open_ (pid_t pid)
-{
-  return syscall (SYS_pidfd_open, pid, 0);
-}
 
 char *
 ocirun_hook_state_json (const struct ocirun_container *c, const char *status, pid_t pid)
@@ -605,26 +600,19 @@ ocirun_container_start (struct ocirun_context *ctx, ocirun_error_t *err)
 /* kill / delete */
 
 /* Signals the init through a pidfd after checking its start time, so that a
- * recycled pid never receives the signal. */
+ * recycled pid never receives the signal (pidref.h for older kernels). */
 static int
 signal_init (struct ocirun_loaded *l, int signo, ocirun_error_t *err)
 {
-  cleanup_close int pidfd = pidfd_open_ (l->st->pid);
+  cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
+  int ret = ocirun_pidref_open (&init, l->st->pid, l->st->pid_start_time);
 
-  if (pidfd < 0)
-    {
-      if (errno == ESRCH)
-        return ocirun_make_error (err, -ESRCH, "container not running");
-      return ocirun_make_error (err, errno, "pidfd_open %d", l->st->pid);
-    }
-  if (ocirun_pid_start_time (l->st->pid) != l->st->pid_start_time)
+  if (ret == 0)
+    ret = ocirun_pidref_signal (&init, signo);
+  if (ret == -ESRCH)
     return ocirun_make_error (err, -ESRCH, "container not running");
-  if (syscall (SYS_pidfd_send_signal, pidfd, signo, NULL, 0) < 0)
-    {
-      if (errno == ESRCH)
-        return ocirun_make_error (err, -ESRCH, "container not running");
-      return ocirun_make_error (err, errno, "send signal %d to %d", signo, l->st->pid);
-    }
+  if (ret < 0)
+    return ocirun_make_error (err, -ret, "send signal %d to %d", signo, l->st->pid);
   return 0;
 }
 
@@ -644,18 +632,15 @@ ocirun_container_kill (struct ocirun_context *ctx, int signo, bool all, ocirun_e
 }
 
 /* Waits (up to ~10 s) for the init to be gone after SIGKILL. We are usually
- * not its parent, so poll its pidfd rather than waitpid. */
+ * not its parent, so watch it rather than waitpid. */
 static void
 wait_gone (pid_t pid, uint64_t start_time)
 {
-  cleanup_close int pidfd = pidfd_open_ (pid);
-  struct pollfd p;
+  cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
 
-  if (pidfd < 0 || ocirun_pid_start_time (pid) != start_time)
+  if (ocirun_pidref_open (&init, pid, start_time) < 0)
     return;
-  p.fd = pidfd;
-  p.events = POLLIN;
-  TEMP_FAILURE_RETRY_INT (poll (&p, 1, 10000));
+  ocirun_pidref_wait_exit (&init, 10000);
   /* Reap it when it is our child (run's own cleanup). */
   waitpid (pid, NULL, WNOHANG);
 }
@@ -772,11 +757,15 @@ ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t 
 int
 ocirun_wait_process (pid_t pid, int pty_master, int *exit_status, ocirun_error_t *err)
 {
-  cleanup_close int pidfd = pidfd_open_ (pid), sfd = -1;
+  /* pid is our child: it cannot be recycled before we reap it, so plain
+   * kill() is safe where the kernel has no pidfd (before 5.3), and SIGCHLD
+   * tells when to look. */
+  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0), sfd = -1;
   sigset_t all, old;
+  bool reaped = false;
   int status = 0;
 
-  if (pidfd < 0)
+  if (pidfd < 0 && errno != ENOSYS)
     return ocirun_make_error (err, errno, "pidfd_open %d", pid);
 
   if (pty_master >= 0)
@@ -800,28 +789,40 @@ ocirun_wait_process (pid_t pid, int pty_master, int *exit_status, ocirun_error_t
           sigprocmask (SIG_SETMASK, &old, NULL);
           return ocirun_make_error (err, e, "signalfd");
         }
-      for (;;)
+      /* A SIGCHLD from before the mask was set is lost: look once. */
+      if (pidfd < 0 && waitpid (pid, &status, WNOHANG) == pid)
+        reaped = true;
+      while (!reaped)
         {
-          struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
-          if (poll (p, 2, -1) < 0)
+          struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
+          if (poll (p, pidfd >= 0 ? 2 : 1, -1) < 0)
             {
               if (errno == EINTR)
                 continue;
               break;
             }
-          if (p[0].revents)
+          if (pidfd >= 0 && p[1].revents)
             break;
-          if (p[1].revents)
+          if (p[0].revents)
             {
               struct signalfd_siginfo si;
-              if (read (sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD)
-                syscall (SYS_pidfd_send_signal, pidfd, si.ssi_signo, NULL, 0);
+              if (read (sfd, &si, sizeof si) != sizeof si)
+                continue;
+              if (si.ssi_signo != SIGCHLD)
+                {
+                  if (pidfd >= 0)
+                    syscall (SYS_pidfd_send_signal, pidfd, si.ssi_signo, NULL, 0);
+                  else
+                    kill (pid, (int)si.ssi_signo);
+                }
+              else if (pidfd < 0 && waitpid (pid, &status, WNOHANG) == pid)
+                reaped = true;
             }
         }
       sigprocmask (SIG_SETMASK, &old, NULL);
     }
 
-  if (TEMP_FAILURE_RETRY_INT (waitpid (pid, &status, 0)) < 0)
+  if (!reaped && TEMP_FAILURE_RETRY_INT (waitpid (pid, &status, 0)) < 0)
     return ocirun_make_error (err, errno, "wait for the container init");
   if (WIFEXITED (status))
     *exit_status = WEXITSTATUS (status);

@@ -6,6 +6,7 @@
 #include "container.h"
 #include "namespaces.h"
 #include "ocirun.h"
+#include "pidref.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -187,7 +188,8 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
 {
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_process oci_process *p = NULL;
-  cleanup_close int pidfd = -1, master = -1, init_root = -1;
+  cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
+  cleanup_close int master = -1, init_root = -1;
   cleanup_cgroup struct ocirun_cgroup *sub_cg = NULL;
   struct ocirun_exec_spawn e = { 0 };
   int ns_flags = 0, ret;
@@ -228,22 +230,21 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
     for (size_t i = 0; i < l.config->linux->namespaces_len; i++)
       ns_flags |= ocirun_ns_flag (l.config->linux->namespaces[i]->type);
 
-  pidfd = syscall (SYS_pidfd_open, l.st->pid, 0);
-  if (pidfd < 0 || ocirun_pid_start_time (l.st->pid) != l.st->pid_start_time)
+  if (ocirun_pidref_open (&init, l.st->pid, l.st->pid_start_time) < 0)
     return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
   {
     char path[64];
     snprintf (path, sizeof path, "/proc/%d/root", l.st->pid);
     init_root = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    /* The pid was checked through its pidfd: make sure the root we opened
-     * still belongs to that process. */
-    if (init_root < 0 || syscall (SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+    /* The pid was checked (through its pidfd where there is one): make sure
+     * the root we opened still belongs to that process. */
+    if (init_root < 0 || !ocirun_pidref_alive (&init))
       return ocirun_make_error (err, -ESRCH, "cannot exec: the container's init is gone");
   }
 
   e.config = l.config;
   e.process = p;
-  e.init_pidfd = pidfd;
+  e.init = init;
   e.init_root = init_root;
   e.ns_flags = ns_flags;
   e.userns = ns_flags & CLONE_NEWUSER;

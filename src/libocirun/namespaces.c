@@ -47,6 +47,45 @@ ocirun_ns_plan_close (struct ocirun_ns_plan *plan)
   plan->n_join = 0;
 }
 
+/* Opens path and appends it to the plan; on failure closes the whole plan. */
+static int
+plan_add (struct ocirun_ns_plan *plan, const char *type, const char *path, int flag, ocirun_error_t *err)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    {
+      int ret = ocirun_make_error (err, errno, "open %s namespace `%s`", type, path);
+      ocirun_ns_plan_close (plan);
+      return ret;
+    }
+  plan->join_fd[plan->n_join] = fd;
+  plan->join_type[plan->n_join] = flag;
+  plan->n_join++;
+  return 0;
+}
+
+int
+ocirun_ns_plan_from_pid (pid_t pid, int flags, struct ocirun_ns_plan *plan, ocirun_error_t *err)
+{
+  memset (plan, 0, sizeof *plan);
+  plan->join_flags = flags;
+  /* Table order: the user namespace first. */
+  for (size_t t = 0; t < sizeof ns_table / sizeof ns_table[0]; t++)
+    {
+      char path[64];
+      int ret;
+
+      if (!(flags & ns_table[t].flag))
+        continue;
+      snprintf (path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns_table[t].proc);
+      ret = plan_add (plan, ns_table[t].type, path, ns_table[t].flag, err);
+      if (ret < 0)
+        return ret;
+    }
+  return 0;
+}
+
 int
 ocirun_ns_plan_build (const oci_linux *linux, struct ocirun_ns_plan *plan, ocirun_error_t *err)
 {
@@ -80,20 +119,13 @@ ocirun_ns_plan_build (const oci_linux *linux, struct ocirun_ns_plan *plan, ociru
       for (size_t i = 0; i < linux->namespaces_len; i++)
         {
           const oci_namespace *ns = linux->namespaces[i];
-          int fd;
+          int ret;
 
           if (ocirun_ns_flag (ns->type) != ns_table[t].flag || ns->path == NULL || ns->path[0] == '\0')
             continue;
-          fd = open (ns->path, O_RDONLY | O_CLOEXEC);
-          if (fd < 0)
-            {
-              int ret = ocirun_make_error (err, errno, "open %s namespace `%s`", ns->type, ns->path);
-              ocirun_ns_plan_close (plan);
-              return ret;
-            }
-          plan->join_fd[plan->n_join] = fd;
-          plan->join_type[plan->n_join] = ns_table[t].flag;
-          plan->n_join++;
+          ret = plan_add (plan, ns->type, ns->path, ns_table[t].flag, err);
+          if (ret < 0)
+            return ret;
         }
     }
   return 0;

@@ -33,6 +33,9 @@ struct ocirun_ns_plan
  * starts) and checks types are known and unique. */
 int ocirun_ns_plan_build (const oci_linux *linux, struct ocirun_ns_plan *plan, ocirun_error_t *err);
 void ocirun_ns_plan_close (struct ocirun_ns_plan *plan);
+/* A plan that joins the namespaces `flags` of process pid, from its
+ * /proc/PID/ns files. */
+int ocirun_ns_plan_from_pid (pid_t pid, int flags, struct ocirun_ns_plan *plan, ocirun_error_t *err);
 
 /* setns() into every joined namespace except those in `skip` (a CLONE_NEW*
  * mask), user namespace first. */

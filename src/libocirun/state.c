@@ -451,6 +451,16 @@ ocirun_pid_start_time (pid_t pid)
   return start;
 }
 
+bool
+ocirun_pid_alive (pid_t pid, uint64_t start_time)
+{
+  uint64_t start = 0;
+  char state = 0;
+
+  return read_proc_stat (pid, &state, &start) && start != 0 && start == start_time && state != 'Z' && state != 'X'
+         && state != 'x';
+}
+
 enum ocirun_status
 ocirun_state_status (int dirfd, const oci_container_status *st, bool frozen)
 {

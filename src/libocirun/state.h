@@ -52,6 +52,9 @@ int ocirun_state_remove (const char *root, const char *id, ocirun_error_t *err);
 
 /* The start time of pid (field 22 of /proc/PID/stat), 0 when it is gone. */
 uint64_t ocirun_pid_start_time (pid_t pid);
+/* pid is the process that started at start_time, and has not exited (a
+ * zombie has). */
+bool ocirun_pid_alive (pid_t pid, uint64_t start_time);
 
 /* Status from the live process: stopped when the pid is gone or its start
  * time differs (pid reuse), created while exec.fifo exists, paused when the

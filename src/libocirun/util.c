@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void
 ocirun_strv_free (char **v)
@@ -218,4 +219,13 @@ ocirun_mkdir_p (const char *path, mode_t mode, ocirun_error_t *err)
         break;
     }
   return 0;
+}
+
+uint64_t
+ocirun_now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -92,6 +93,8 @@ steal_fd (int *fd)
     _r;                                                                                                                \
   })
 
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t ocirun_now_ms (void);
 void *xmalloc0 (size_t size); /* aborts on OOM: allocations are tiny */
 void *xrealloc (void *p, size_t size);
 char *xstrdup (const char *s);

@@ -72,11 +72,12 @@ class Runtime:
         self.root = str(root)
         self.name = name
         self.global_args = []
+        self.preexec_fn = None  # runs in the child before exec (e.g. a seccomp filter)
 
     def __call__(self, *args, check=True, input=None, timeout=60, env=None, cwd=None, global_args=None):
         cmd = [self.binary, "--root", self.root] + list(global_args or self.global_args) + [str(a) for a in args]
         cp = run_captured(cmd, input=input, timeout=timeout, env=env, cwd=cwd,
-                          stdin=None if input is not None else subprocess.DEVNULL)
+                          stdin=None if input is not None else subprocess.DEVNULL, preexec_fn=self.preexec_fn)
         r = Result(cp)
         if check and r.rc != 0:
             raise AssertionError(f"{' '.join(cmd)} failed: {r}")
