@@ -197,3 +197,25 @@ def test_events_ends_with_the_container(old, bundle, cid):
             p.wait()
     old("delete", cid)
     assert_nothing_left(old, cid)
+
+
+def test_hooks_and_their_timeout(old, bundle, cid, tmp_path):
+    """Hooks get the state on stdin; one that overstays its timeout is killed
+    and fails create (without a pidfd its exit is found by polling)."""
+    from test_hooks import make_hook
+
+    out = tmp_path / "state.json"
+    ok = make_hook(tmp_path, "ok", f"cat > {out}\n")
+    bundle.config["hooks"] = {"createRuntime": [{"path": ok}]}
+    bundle.set_args("true").write()
+    assert old.run(bundle, cid).rc == 0
+    assert json.loads(out.read_text())["id"] == cid
+
+    slow = make_hook(tmp_path, "slow", "sleep 30\n")
+    bundle.config["hooks"] = {"prestart": [{"path": slow, "timeout": 1}]}
+    bundle.write()
+    t0 = time.monotonic()
+    r = old("create", "--bundle", bundle.path, cid + "-slow", check=False)
+    assert r.rc == 1 and "timed out" in r.err, r
+    assert time.monotonic() - t0 < 10
+    assert_nothing_left(old, cid + "-slow")
