@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -175,6 +176,29 @@ utf8_seq_len (const unsigned char *s, size_t n)
   return len;
 }
 
+/* How many bytes at the start of s (n bytes) are valid UTF-8; ASCII, what
+ * configs are made of, without a call per byte. */
+static size_t
+utf8_valid_prefix (const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, l;
+
+  while (i < n)
+    {
+      if (s[i] < 0x80)
+        {
+          i++;
+          continue;
+        }
+      l = utf8_seq_len (s + i, n - i);
+      if (l == 0)
+        break;
+      i += l;
+    }
+  return i;
+}
+
 /* U+FFFD in UTF-8.  */
 #define REPLACEMENT "\xef\xbf\xbd"
 
@@ -187,10 +211,8 @@ utf8_sanitize (const char *str, size_t n, size_t *out_len)
 {
   const unsigned char *s = (const unsigned char *)str;
   struct buf b = { 0 };
-  size_t i = 0, l = 0;
+  size_t i = utf8_valid_prefix (str, n), l = 0;
 
-  while (i < n && (l = utf8_seq_len (s + i, n - i)) > 0)
-    i += l;
   if (i == n)
     {
       *out_len = n;
@@ -304,6 +326,102 @@ errors_add (ocispec_errors *errs, char *msg)
   errs->msgs[errs->len] = NULL;
 }
 
+/* ---- an arena: the document tree is freed all at once ---- */
+
+struct arena_chunk
+{
+  struct arena_chunk *next;
+  max_align_t data[];
+};
+
+struct arena
+{
+  struct arena_chunk *head;
+  char *p;
+  size_t left;
+  size_t next_size; /* the size of the next chunk's data */
+};
+
+static void *
+arena_alloc (struct arena *a, size_t n)
+{
+  void *r;
+
+  n = (n + sizeof (max_align_t) - 1) & ~(sizeof (max_align_t) - 1);
+  if (n > a->left)
+    {
+      size_t size = a->next_size > n ? a->next_size : n;
+      struct arena_chunk *c = xmalloc (sizeof (*c) + size);
+      c->next = a->head;
+      a->head = c;
+      a->p = (char *)c->data;
+      a->left = size;
+      if (a->next_size < 64 * 1024)
+        a->next_size = a->next_size ? a->next_size * 2 : 4096;
+    }
+  r = a->p;
+  a->p += n;
+  a->left -= n;
+  return r;
+}
+
+static void *
+arena_zalloc (struct arena *a, size_t n)
+{
+  return memset (arena_alloc (a, n), 0, n);
+}
+
+/* A copy of what old held (old_n bytes) in a new block of new_n bytes; the
+ * old block stays until the arena goes. */
+static void *
+arena_grow (struct arena *a, void *old, size_t old_n, size_t new_n)
+{
+  void *r = arena_alloc (a, new_n);
+  if (old_n)
+    memcpy (r, old, old_n);
+  return r;
+}
+
+static char *
+arena_strndup (struct arena *a, const char *s, size_t n)
+{
+  char *r = arena_alloc (a, n + 1);
+  memcpy (r, s, n);
+  r[n] = '\0';
+  return r;
+}
+
+static void
+arena_free (struct arena *a)
+{
+  while (a->head)
+    {
+      struct arena_chunk *next = a->head->next;
+      free (a->head);
+      a->head = next;
+    }
+  a->p = NULL;
+  a->left = 0;
+}
+
+/* s (n bytes) in the arena, with every byte that is not valid UTF-8
+ * replaced (utf8_sanitize). */
+static char *
+arena_utf8 (struct arena *a, const char *s, size_t n, size_t *out_len)
+{
+  char *tmp, *r;
+
+  if (utf8_valid_prefix (s, n) == n)
+    {
+      *out_len = n;
+      return arena_strndup (a, s, n);
+    }
+  tmp = utf8_sanitize (s, n, out_len);
+  r = arena_strndup (a, tmp, *out_len);
+  free (tmp);
+  return r;
+}
+
 /* ---- the document tree ---- */
 
 enum jtype
@@ -329,33 +447,12 @@ struct jnode
   size_t *key_lens;
   size_t len;
   size_t cap;
-  /* keys[len] holds a key whose value has not arrived yet.  */
-  bool key_pending;
 };
 
-static void
-jnode_free (struct jnode *n)
-{
-  if (n == NULL)
-    return;
-  free (n->s);
-  for (size_t i = 0; i < n->len; i++)
-    {
-      jnode_free (n->items[i]);
-      if (n->keys)
-        free (n->keys[i]);
-    }
-  /* A key whose value never arrived (the parse failed in between).  */
-  if (n->key_pending)
-    free (n->keys[n->len]);
-  free (n->items);
-  free (n->keys);
-  free (n->key_lens);
-  free (n);
-}
-
+/* Every node, string and array of the tree lives in the arena. */
 struct builder
 {
+  struct arena *arena;
   struct jnode *root;
   struct jnode **stack;
   size_t depth, cap;
@@ -369,7 +466,6 @@ builder_add (struct builder *bd, struct jnode *n)
     {
       /* yajl allows a single top-level value; anything else is an error
          it reports itself.  */
-      jnode_free (bd->root);
       bd->root = n;
       return 1;
     }
@@ -378,20 +474,20 @@ builder_add (struct builder *bd, struct jnode *n)
     {
       if (top->len == top->cap)
         {
-          top->cap = top->cap ? top->cap * 2 : 4;
-          top->items = xrealloc (top->items, top->cap * sizeof (*top->items));
+          size_t cap = top->cap ? top->cap * 2 : 4;
+          top->items = arena_grow (bd->arena, top->items, top->len * sizeof (*top->items), cap * sizeof (*top->items));
+          top->cap = cap;
         }
     }
   /* For objects, the key callback made room and stored the key.  */
   top->items[top->len++] = n;
-  top->key_pending = false;
   return 1;
 }
 
 static struct jnode *
-jnode_new (enum jtype type)
+jnode_new (struct builder *bd, enum jtype type)
 {
-  struct jnode *n = xcalloc (1, sizeof (*n));
+  struct jnode *n = arena_zalloc (bd->arena, sizeof (*n));
   n->type = type;
   return n;
 }
@@ -399,13 +495,13 @@ jnode_new (enum jtype type)
 static int
 cb_null (void *ctx)
 {
-  return builder_add (ctx, jnode_new (J_NULL));
+  return builder_add (ctx, jnode_new (ctx, J_NULL));
 }
 
 static int
 cb_boolean (void *ctx, int v)
 {
-  struct jnode *n = jnode_new (J_BOOL);
+  struct jnode *n = jnode_new (ctx, J_BOOL);
   n->b = v != 0;
   return builder_add (ctx, n);
 }
@@ -413,18 +509,20 @@ cb_boolean (void *ctx, int v)
 static int
 cb_number (void *ctx, const char *s, size_t len)
 {
-  struct jnode *n = jnode_new (J_NUMBER);
-  n->s = xstrndup (s, len);
+  struct builder *bd = ctx;
+  struct jnode *n = jnode_new (bd, J_NUMBER);
+  n->s = arena_strndup (bd->arena, s, len);
   n->slen = len;
-  return builder_add (ctx, n);
+  return builder_add (bd, n);
 }
 
 static int
 cb_string (void *ctx, const unsigned char *s, size_t len)
 {
-  struct jnode *n = jnode_new (J_STRING);
-  n->s = utf8_sanitize ((const char *)s, len, &n->slen);
-  return builder_add (ctx, n);
+  struct builder *bd = ctx;
+  struct jnode *n = jnode_new (bd, J_STRING);
+  n->s = arena_utf8 (bd->arena, (const char *)s, len, &n->slen);
+  return builder_add (bd, n);
 }
 
 static int
@@ -442,7 +540,7 @@ open_container (struct builder *bd, enum jtype type)
       bd->cap = bd->cap ? bd->cap * 2 : 16;
       bd->stack = xrealloc (bd->stack, bd->cap * sizeof (*bd->stack));
     }
-  struct jnode *n = jnode_new (type);
+  struct jnode *n = jnode_new (bd, type);
   builder_add (bd, n);
   bd->stack[bd->depth++] = n;
   return 1;
@@ -461,13 +559,14 @@ cb_map_key (void *ctx, const unsigned char *key, size_t len)
   struct jnode *top = bd->stack[bd->depth - 1];
   if (top->len == top->cap)
     {
-      top->cap = top->cap ? top->cap * 2 : 4;
-      top->items = xrealloc (top->items, top->cap * sizeof (*top->items));
-      top->keys = xrealloc (top->keys, top->cap * sizeof (*top->keys));
-      top->key_lens = xrealloc (top->key_lens, top->cap * sizeof (*top->key_lens));
+      struct arena *a = bd->arena;
+      size_t cap = top->cap ? top->cap * 2 : 4;
+      top->items = arena_grow (a, top->items, top->len * sizeof (*top->items), cap * sizeof (*top->items));
+      top->keys = arena_grow (a, top->keys, top->len * sizeof (*top->keys), cap * sizeof (*top->keys));
+      top->key_lens = arena_grow (a, top->key_lens, top->len * sizeof (*top->key_lens), cap * sizeof (*top->key_lens));
+      top->cap = cap;
     }
-  top->keys[top->len] = utf8_sanitize ((const char *)key, len, &top->key_lens[top->len]);
-  top->key_pending = true;
+  top->keys[top->len] = arena_utf8 (bd->arena, (const char *)key, len, &top->key_lens[top->len]);
   return 1;
 }
 
@@ -497,11 +596,12 @@ static const yajl_callbacks callbacks = {
   .yajl_end_array = cb_end,
 };
 
-/* Returns the document, or NULL after recording "invalid JSON: ...".  */
+/* Returns the document, in the arena, or NULL after recording "invalid
+ * JSON: ...".  */
 static struct jnode *
-parse_tree (const char *data, size_t len, ocispec_errors *errs)
+parse_tree (struct arena *arena, const char *data, size_t len, ocispec_errors *errs)
 {
-  struct builder bd = { 0 };
+  struct builder bd = { .arena = arena };
   yajl_handle h;
   yajl_status st;
 
@@ -537,7 +637,6 @@ parse_tree (const char *data, size_t len, ocispec_errors *errs)
         }
       buf_printf (&msg, " (at byte %zu)", offset);
       errors_add (errs, msg.s);
-      jnode_free (bd.root);
       bd.root = NULL;
     }
   yajl_free (h);
@@ -1069,6 +1168,7 @@ ocispec_parse_data (const struct ocispec_type *type, const char *data, size_t le
 {
   ocispec_errors local = { 0 };
   struct pctx c = { 0 };
+  struct arena arena = { 0 };
   struct jnode *tree;
   size_t before;
   void *obj = NULL;
@@ -1080,12 +1180,12 @@ ocispec_parse_data (const struct ocispec_type *type, const char *data, size_t le
 
   if (data == NULL)
     data = "";
-  tree = parse_tree (data, len, errs);
+  /* Sized for the tree of a document of this length in one or two chunks. */
+  arena.next_size = len * 2 + 1024;
+  tree = parse_tree (&arena, data, len, errs);
   if (tree)
-    {
-      obj = parse_object (&c, type, tree);
-      jnode_free (tree);
-    }
+    obj = parse_object (&c, type, tree);
+  arena_free (&arena);
   free (c.path.s);
 
   if (errs->len != before)
