@@ -754,41 +754,62 @@ ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t 
 /* ------------------------------------------------------------------------ */
 /* run: create + start + wait */
 
+void
+ocirun_relay_begin (struct ocirun_relay *r)
+{
+  sigset_t all;
+
+  /* Everything that can be blocked: runc forwards every signal too. */
+  sigfillset (&all);
+  sigdelset (&all, SIGKILL);
+  sigdelset (&all, SIGSTOP);
+  r->blocked = sigprocmask (SIG_BLOCK, &all, &r->old) == 0;
+}
+
+void
+ocirun_relay_end (struct ocirun_relay *r)
+{
+  if (r->blocked)
+    sigprocmask (SIG_SETMASK, &r->old, NULL);
+  r->blocked = false;
+}
+
 int
-ocirun_wait_process (pid_t pid, int pty_master, int *exit_status, ocirun_error_t *err)
+ocirun_wait_process (pid_t pid, int pty_master, struct ocirun_relay *relay, int *exit_status, ocirun_error_t *err)
 {
   /* pid is our child: it cannot be recycled before we reap it, so plain
    * kill() is safe where the kernel has no pidfd (before 5.3), and SIGCHLD
    * tells when to look. */
   cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0), sfd = -1;
-  sigset_t all, old;
+  cleanup_relay struct ocirun_relay own = { .blocked = false };
   bool reaped = false;
   int status = 0;
 
+  if (relay == NULL)
+    relay = &own;
   if (pidfd < 0 && errno != ENOSYS)
     return ocirun_make_error (err, errno, "pidfd_open %d", pid);
 
   if (pty_master >= 0)
     {
-      int ret = ocirun_pty_relay (pty_master, pidfd, err);
+      int ret;
+      ocirun_relay_end (relay);
+      ret = ocirun_pty_relay (pty_master, pidfd, err);
       if (ret < 0)
         return ret;
     }
   else
     {
-      /* Every signal that reaches `run` goes to the container's init, as
-       * runc does; SIGCHLD only tells us to look at the init. */
+      sigset_t all;
+
+      /* Every signal that reaches us goes to the container's process, as
+       * runc does; SIGCHLD only tells us to look at it. */
+      if (!relay->blocked)
+        ocirun_relay_begin (relay);
       sigfillset (&all);
-      sigdelset (&all, SIGKILL);
-      sigdelset (&all, SIGSTOP);
-      sigprocmask (SIG_BLOCK, &all, &old);
       sfd = signalfd (-1, &all, SFD_CLOEXEC);
       if (sfd < 0)
-        {
-          int e = errno;
-          sigprocmask (SIG_SETMASK, &old, NULL);
-          return ocirun_make_error (err, e, "signalfd");
-        }
+        return ocirun_make_error (err, errno, "signalfd");
       /* A SIGCHLD from before the mask was set is lost: look once. */
       if (pidfd < 0 && waitpid (pid, &status, WNOHANG) == pid)
         reaped = true;
@@ -819,7 +840,16 @@ ocirun_wait_process (pid_t pid, int pty_master, int *exit_status, ocirun_error_t
                 reaped = true;
             }
         }
-      sigprocmask (SIG_SETMASK, &old, NULL);
+      /* What came after the process ended has no one to go to: drop it
+       * rather than let it kill the runtime before it cleans up. */
+      for (;;)
+        {
+          struct pollfd p = { .fd = sfd, .events = POLLIN };
+          struct signalfd_siginfo si;
+          if (poll (&p, 1, 0) <= 0 || read (sfd, &si, sizeof si) != sizeof si)
+            break;
+        }
+      ocirun_relay_end (relay);
     }
 
   if (!reaped && TEMP_FAILURE_RETRY_INT (waitpid (pid, &status, 0)) < 0)
@@ -838,9 +868,13 @@ ocirun_container_run (struct ocirun_context *ctx, int *exit_status, ocirun_error
 {
   struct created cr;
   cleanup_close int master = -1;
+  cleanup_relay struct ocirun_relay relay = { .blocked = false };
   int ret;
 
   *exit_status = 0;
+  /* Signals that arrive while the container is made wait for it. */
+  if (!ctx->detach)
+    ocirun_relay_begin (&relay);
   {
     cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
     ret = create_container (ctx, !ctx->detach, &cr, &l, err);
@@ -858,7 +892,7 @@ ocirun_container_run (struct ocirun_context *ctx, int *exit_status, ocirun_error
   if (ctx->detach)
     return 0;
 
-  ret = ocirun_wait_process (cr.pid, master, exit_status, err);
+  ret = ocirun_wait_process (cr.pid, master, &relay, exit_status, err);
   if (ret < 0)
     return ret;
   if (!ctx->keep)

@@ -2,6 +2,8 @@
 #ifndef OCIRUN_CONTAINER_H
 #define OCIRUN_CONTAINER_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "cgroup/cgroup.h"
@@ -34,9 +36,24 @@ void ocirun_loaded_free (struct ocirun_loaded *l);
 /* Writes the pid file atomically, as runc does (no trailing newline). */
 int ocirun_write_pid_file (const char *path, pid_t pid, ocirun_error_t *err);
 
+/* The signals a foreground run or exec forwards to its process are blocked
+ * before the process starts (ocirun_relay_begin), so that none that arrives
+ * before the wait is lost or kills the runtime: the wait reads them from a
+ * signalfd. */
+struct ocirun_relay
+{
+  sigset_t old;
+  bool blocked;
+};
+void ocirun_relay_begin (struct ocirun_relay *r);
+/* Restores the signal mask (when blocked); for cleanup attributes too. */
+void ocirun_relay_end (struct ocirun_relay *r);
+#define cleanup_relay __attribute__ ((cleanup (ocirun_relay_end)))
+
 /* Waits for pid (our child) while forwarding every signal we get to it, or
  * relaying the terminal when pty_master >= 0; *exit_status as a shell
- * reports it (128+signal when killed). */
-int ocirun_wait_process (pid_t pid, int pty_master, int *exit_status, ocirun_error_t *err);
+ * reports it (128+signal when killed). relay: begun before pid started, or
+ * NULL; it is ended here. */
+int ocirun_wait_process (pid_t pid, int pty_master, struct ocirun_relay *relay, int *exit_status, ocirun_error_t *err);
 
 #endif

@@ -189,6 +189,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   cleanup_loaded struct ocirun_loaded l = { .dirfd = -1 };
   cleanup_process oci_process *p = NULL;
   cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
+  cleanup_relay struct ocirun_relay relay = { .blocked = false };
   cleanup_close int master = -1, init_root = -1;
   cleanup_cgroup struct ocirun_cgroup *sub_cg = NULL;
   struct ocirun_exec_spawn e = { 0 };
@@ -254,6 +255,8 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   e.console_master = -1;
   e.preserve_fds = req->preserve_fds;
   e.log = ctx->log;
+  if (!req->detach && !p->terminal)
+    ocirun_relay_begin (&relay);
   ret = ocirun_spawn_exec (&e, err);
   if (ret < 0)
     {
@@ -279,7 +282,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   ocirun_loaded_free (&l);
   if (req->detach)
     return 0;
-  return ocirun_wait_process (e.pid, master, exit_status, err);
+  return ocirun_wait_process (e.pid, master, &relay, exit_status, err);
 
 kill_it:
   kill (e.pid, SIGKILL);
