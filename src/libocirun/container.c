@@ -792,9 +792,8 @@ ocirun_wait_process (pid_t pid, int pty_master, struct ocirun_relay *relay, int 
 
   if (pty_master >= 0)
     {
-      int ret;
+      int ret = ocirun_pty_relay (pty_master, pid, pidfd, relay->blocked, err);
       ocirun_relay_end (relay);
-      ret = ocirun_pty_relay (pty_master, pidfd, err);
       if (ret < 0)
         return ret;
     }

@@ -255,7 +255,7 @@ ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_requ
   e.console_master = -1;
   e.preserve_fds = req->preserve_fds;
   e.log = ctx->log;
-  if (!req->detach && !p->terminal)
+  if (!req->detach)
     ocirun_relay_begin (&relay);
   ret = ocirun_spawn_exec (&e, err);
   if (ret < 0)

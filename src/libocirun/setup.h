@@ -122,8 +122,11 @@ int ocirun_recv_fd (int sock, char **name, ocirun_error_t *err);
 /* Makes fd the controlling terminal and stdin/stdout/stderr of the caller. */
 int ocirun_setup_console_stdio (int slave, ocirun_error_t *err);
 /* Relays between the current stdin/stdout and master until the child exits;
- * forwards SIGWINCH sizes. Used by `run`/`exec` without a console socket. */
-int ocirun_pty_relay (int master, int child_pidfd, ocirun_error_t *err);
+ * forwards SIGWINCH sizes. Used by `run`/`exec` without a console socket.
+ * forward: the caller blocked every signal (ocirun_relay_begin); those other
+ * than SIGWINCH and SIGCHLD go to the child (its pidfd, else kill(child):
+ * it is our child, so its pid cannot be reused before it is reaped). */
+int ocirun_pty_relay (int master, pid_t child, int child_pidfd, bool forward, ocirun_error_t *err);
 
 /* ---- process.c ---- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -273,7 +274,7 @@ copy_winsize (int from, int to)
 }
 
 int
-ocirun_pty_relay (int master, int child_pidfd, ocirun_error_t *err)
+ocirun_pty_relay (int master, pid_t child, int child_pidfd, bool forward, ocirun_error_t *err)
 {
   cleanup_free struct pipe_buf *in = xmalloc0 (sizeof *in);
   cleanup_free struct pipe_buf *out = xmalloc0 (sizeof *out);
@@ -297,6 +298,8 @@ ocirun_pty_relay (int master, int child_pidfd, ocirun_error_t *err)
   sigemptyset (&winch);
   sigaddset (&winch, SIGWINCH);
   sigprocmask (SIG_BLOCK, &winch, &old_mask);
+  if (forward)
+    sigfillset (&winch);
   sigfd = signalfd (-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0)
     {
@@ -377,9 +380,18 @@ ocirun_pty_relay (int master, int child_pidfd, ocirun_error_t *err)
       if (idx_sig >= 0 && (fds[idx_sig].revents & POLLIN))
         {
           struct signalfd_siginfo si;
+          bool resized = false;
           while (read (sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-            ;
-          copy_winsize (STDIN_FILENO, master);
+            {
+              int signo = (int)si.ssi_signo;
+              if (signo == SIGWINCH)
+                resized = true;
+              else if (signo != SIGCHLD && !child_done
+                       && (child_pidfd < 0 || syscall (SYS_pidfd_send_signal, child_pidfd, signo, NULL, 0) < 0))
+                kill (child, signo);
+            }
+          if (resized)
+            copy_winsize (STDIN_FILENO, master);
         }
       if (idx_child >= 0 && (fds[idx_child].revents & (POLLIN | POLLHUP)))
         child_done = true;

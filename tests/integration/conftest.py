@@ -42,6 +42,25 @@ def elf_is_static(path):
     return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
 
 
+def pty_read(fd, until=None, timeout=10):
+    """What a pty master gives until EOF (the other side closed), until the
+    bytes `until` have arrived, or timeout seconds."""
+    import select
+    out = b""
+    end = time.monotonic() + timeout
+    while (until is None or until not in out) and time.monotonic() < end:
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 def run_captured(cmd, timeout=60, **kw):
     """subprocess.run with stdout and stderr through files, not pipes: a
     created container's init inherits the caller's stdio, and a pipe would

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import pty_read, wait_for
 
 NS = ("pid", "net", "ipc", "uts", "mnt", "cgroup", "user")
 
@@ -209,15 +209,7 @@ def test_exec_tty_foreground(running):
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(rt.binary, [rt.binary, "--root", rt.root, "exec", "-t", cid, "sh", "-c", "tty; exit 4"])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = pty_read(fd)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 4
     assert b"/dev/pts/" in out

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_nothing_left, wait_for
+from conftest import assert_nothing_left, pty_read, wait_for
 
 
 def test_run_echo(ocirun, bundle, cid):
@@ -398,18 +398,48 @@ def test_terminal_foreground_run(ocirun, bundle, cid):
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(ocirun.binary, [ocirun.binary, "--root", ocirun.root, "run", "--bundle", str(bundle.path), cid])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = pty_read(fd)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 6
     assert b"/dev/pts/0" in out
+
+
+@pytest.mark.parametrize("rt_name", ["ocirun", "runc"])
+@pytest.mark.parametrize("what", ["run", "exec"])
+def test_terminal_foreground_forwards_signals(ocirun, runc, bundle, cid, rt_name, what):
+    """With a terminal too, a foreground run or exec hands the signals it gets
+    to its process (runc does); SIGWINCH becomes a resize."""
+    import pty
+
+    rt = ocirun if rt_name == "ocirun" else runc
+    script = "trap 'exit 7' TERM; echo up; sleep 1000 & wait"
+    bundle.process["terminal"] = True
+    if what == "exec":
+        bundle.process["terminal"] = False
+        bundle.set_args("sleep", "1000").write()
+        rt("run", "-d", "--bundle", bundle.path, cid)
+        argv = ["exec", "-t", cid, "sh", "-c", script]
+    else:
+        bundle.sh(script).write()
+        argv = ["run", "--bundle", str(bundle.path), cid]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(rt.binary, [rt.binary, "--root", rt.root] + argv)
+    try:
+        out = pty_read(fd, until=b"up")
+        assert b"up" in out, out
+        os.kill(pid, signal.SIGTERM)
+        pty_read(fd, timeout=2)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7, status
+    finally:
+        os.close(fd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        rt("delete", "--force", cid, check=False)
 
 
 def test_terminal_needs_console_socket_when_detached(ocirun, bundle, cid):

@@ -269,7 +269,7 @@ test_relay (void)
       pidfd = (int)syscall (SYS_pidfd_open, child, 0);
       if (pidfd < 0)
         _exit (14);
-      ret = ocirun_pty_relay (master, pidfd, &err);
+      ret = ocirun_pty_relay (master, child, pidfd, false, &err);
       if (ret < 0)
         {
           fprintf (stderr, "relay: %s\n", err->msg);
@@ -336,7 +336,7 @@ test_relay_tty (void)
       pidfd = (int)syscall (SYS_pidfd_open, child, 0);
       if (pidfd < 0)
         _exit (14);
-      ret = ocirun_pty_relay (master, pidfd, &err);
+      ret = ocirun_pty_relay (master, child, pidfd, false, &err);
       if (ret < 0)
         _exit (15);
       waitpid (child, NULL, 0);
