@@ -427,6 +427,10 @@ def test_terminal_foreground_forwards_signals(ocirun, runc, bundle, cid, rt_name
         os.execv(rt.binary, [rt.binary, "--root", rt.root] + argv)
     try:
         out = pty_read(fd, until=b"up")
+        if rt_name == "runc" and b"up" not in out and b"/dev/ptmx" in out:
+            # runc 1.1.5 in the cgroup v2 guest: "open /dev/ptmx: no such
+            # device" for exec -t (ocirun's exec works there).
+            pytest.skip(f"runc could not open the container's pty here: {out!r}")
         assert b"up" in out, out
         os.kill(pid, signal.SIGTERM)
         pty_read(fd, timeout=2)
