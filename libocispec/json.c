@@ -202,22 +202,18 @@ utf8_valid_prefix (const char *str, size_t n)
 /* U+FFFD in UTF-8.  */
 #define REPLACEMENT "\xef\xbf\xbd"
 
-/* A copy of s (n bytes) in which every byte that is not part of a valid
- * UTF-8 sequence is U+FFFD, as Go's decoder (runc) does. yajl checks only
- * the shape of multi-byte sequences, so overlong forms, surrogates
- * ("\udc00" too) and code points above U+10FFFF get through it. */
+/* A copy of s (n bytes, of which the first `valid` are valid UTF-8) in
+ * which every byte that is not part of a valid UTF-8 sequence is U+FFFD, as
+ * Go's decoder (runc) does. yajl checks only the shape of multi-byte
+ * sequences, so overlong forms, surrogates ("\udc00" too) and code points
+ * above U+10FFFF get through it. */
 static char *
-utf8_sanitize (const char *str, size_t n, size_t *out_len)
+utf8_sanitize (const char *str, size_t n, size_t valid, size_t *out_len)
 {
   const unsigned char *s = (const unsigned char *)str;
   struct buf b = { 0 };
-  size_t i = utf8_valid_prefix (str, n), l = 0;
+  size_t i = valid, l = 0;
 
-  if (i == n)
-    {
-      *out_len = n;
-      return xstrndup (str, n);
-    }
   buf_add (&b, str, i);
   while (i < n)
     {
@@ -409,14 +405,15 @@ arena_free (struct arena *a)
 static char *
 arena_utf8 (struct arena *a, const char *s, size_t n, size_t *out_len)
 {
+  size_t valid = utf8_valid_prefix (s, n);
   char *tmp, *r;
 
-  if (utf8_valid_prefix (s, n) == n)
+  if (valid == n)
     {
       *out_len = n;
       return arena_strndup (a, s, n);
     }
-  tmp = utf8_sanitize (s, n, out_len);
+  tmp = utf8_sanitize (s, n, valid, out_len);
   r = arena_strndup (a, tmp, *out_len);
   free (tmp);
   return r;

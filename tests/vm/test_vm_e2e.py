@@ -9,7 +9,6 @@ lands in the initramfs, and runc's exec runs the initramfs's busybox). Every
 inner test is an outer test of the same name here; an inner failure fails it
 with the inner message. Skips when qemu or a kernel is missing."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -22,11 +21,8 @@ import vm  # noqa: E402
 from test_vm_v2 import ocirun_binary  # noqa: E402
 
 
-TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "600"))
-# pytest-timeout (tests/pytest.ini) ends the whole session: its limit must be
-# above the guest's own, so that a stuck guest is killed by vm.boot and fails
-# this module alone.
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
+TIMEOUT = vm.guest_timeout(600)
+pytestmark = vm.module_marks(TIMEOUT)
 RUNTIMES = ("runc", "ocirun")
 # The everyday operations per engine, kept few: TCG runs them ~10x slower
 # than the host (about 12 s per test).

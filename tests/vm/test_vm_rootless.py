@@ -7,7 +7,6 @@ failure fails the host-side test with its name and output.
 Skips when qemu or a kernel is missing (scripts/install-deps.sh installs
 both). OCIRUN names the binary under test."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -22,11 +21,8 @@ from test_vm_v2 import ocirun_binary  # noqa: E402
 
 # The v1 cases (one hierarchy delegated) need v1 hierarchies: the host runs them.
 INNER_PYTEST = "tests/integration/test_rootless_cgroups.py -k 'not v1_partly'"
-TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
-# pytest-timeout (tests/pytest.ini) ends the whole session: its limit must be
-# above the guest's own, so that a stuck guest is killed by vm.boot and fails
-# this module alone.
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
+TIMEOUT = vm.guest_timeout(900)
+pytestmark = vm.module_marks(TIMEOUT)
 
 INNER = vm.INNER_PRELUDE + r"""
 env_check() (

@@ -25,11 +25,8 @@ sys.path.insert(0, str(HERE))
 import vm  # noqa: E402
 from test_vm_v2 import build_units, ocirun_binary  # noqa: E402
 
-TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
-# pytest-timeout (tests/pytest.ini) ends the whole session: its limit must be
-# above the guest's own, so that a stuck guest is killed by vm.boot and fails
-# this module alone.
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
+TIMEOUT = vm.guest_timeout(900)
+pytestmark = vm.module_marks(TIMEOUT)
 
 # The cgroup setup the guest must have booted with, per mode.
 CGROUP_CHECK = {

@@ -8,7 +8,6 @@ inner run: tests/integration/test_systemd.py reads the v1 knobs there
 refused (a user manager cannot delegate v1 controllers; runc refuses it
 too)."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,13 +15,14 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import vm  # noqa: E402
 from test_vm_systemd import (TIMEOUT, boot_guest, test_guest_finished, test_no_units_left,  # noqa: E402,F401
                              test_systemd_driver_in_guest, test_systemd_is_pid1, test_unit_in_guest,
                              test_user_session)
 
 # The tests are those of test_vm_systemd.py, run against this module's guest.
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
+pytestmark = vm.module_marks(TIMEOUT)
 
 
 @pytest.fixture(scope="module", params=["hybrid", "legacy"])

@@ -24,11 +24,8 @@ import vm  # noqa: E402
 # Kept focused: TCG runs these several times slower than the host.
 INNER_PYTEST = ["tests/integration/test_cgroups.py", "tests/integration/test_lifecycle.py"]
 UNIT_TESTS = ["tests/unit/test-cgroup", "tests/unit/test-systemd"]
-TIMEOUT = int(os.environ.get("OCIRUN_VM_TIMEOUT", "900"))
-# pytest-timeout (tests/pytest.ini) ends the whole session: its limit must be
-# above the guest's own, so that a stuck guest is killed by vm.boot and fails
-# this module alone.
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(TIMEOUT + 300)]
+TIMEOUT = vm.guest_timeout(900)
+pytestmark = vm.module_marks(TIMEOUT)
 
 INNER = vm.INNER_PRELUDE + r"""
 env_check() (

@@ -268,6 +268,20 @@ def step(run, name):
     return int(rc.strip() or "1"), run.file(f"steps/{name}.out", "")
 
 
+def guest_timeout(default):
+    """A guest's time limit in seconds: $OCIRUN_VM_TIMEOUT, else default."""
+    return int(os.environ.get("OCIRUN_VM_TIMEOUT", str(default)))
+
+
+def module_marks(timeout):
+    """pytestmark of a VM test module. pytest-timeout (tests/pytest.ini) ends
+    the whole session: its limit must be above the guest's own, so that a
+    stuck guest is killed by boot() and fails its module alone."""
+    import pytest  # only the test modules call this
+
+    return [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.timeout(timeout + 300)]
+
+
 def require_host():
     """Skips the calling test module where this host cannot boot a guest."""
     import pytest  # only the test modules call this
