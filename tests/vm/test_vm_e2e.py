@@ -66,7 +66,7 @@ env_check() (
 )
 step env env_check
 cd "__REPO__"
-step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -o timeout=120 -o timeout_method=thread -rfE \
+step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -v -o timeout=120 -o timeout_method=thread -rfE \
   --junitxml=/results/pytest.xml __TESTS__
 # No cgroup, shim, conmon or container process may be left in the guest.
 step leftovers sh -c 'find /sys/fs/cgroup -mindepth 1 -type d | grep -v -x -e __PROBE__;

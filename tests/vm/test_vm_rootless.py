@@ -32,7 +32,7 @@ env_check() (
 )
 step env env_check
 cd "__REPO__"
-step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -rs -o timeout=300 \
+step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -v -rs -o timeout=300 \
   --junitxml=/results/pytest.xml __PYTEST__
 # Nothing the tests made may be left in the guest's cgroup tree.
 step leftovers sh -c 'find /sys/fs/cgroup -mindepth 1 -type d; true'

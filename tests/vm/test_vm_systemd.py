@@ -66,7 +66,7 @@ user_session() (
 step user-session user_session
 step unit-test-systemd /host__BUILD__/tests/unit/test-systemd
 cd /host__REPO__
-step pytest env OCIRUN=/host__OCIRUN__ OCIRUN_SD_USER=__USER__ python3 -m pytest -p no:cacheprovider -q \
+step pytest env OCIRUN=/host__OCIRUN__ OCIRUN_SD_USER=__USER__ python3 -m pytest -p no:cacheprovider -v \
   -o timeout=300 --junitxml=/results/pytest.xml tests/integration/test_systemd.py
 step leftovers sh -c 'systemctl list-units --all --plain --no-legend "ocirun-*.scope" "cmp-*.scope" "pfx-*.scope" "dev-*.scope"; systemctl list-units --failed --plain --no-legend "*.scope"; runuser -u __USER__ -- env XDG_RUNTIME_DIR=/run/user/__UID__ systemctl --user list-units --all --plain --no-legend "ocirun-*.scope"'
 loginctl disable-linger __USER__

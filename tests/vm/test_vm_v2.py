@@ -41,7 +41,7 @@ for t in __UNIT__; do
   step unit-$(basename $t) "__BUILD__/$t"
 done
 cd "__REPO__"
-step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -q -o timeout=300 \
+step pytest env OCIRUN="__OCIRUN__" /usr/bin/python3 -m pytest -p no:cacheprovider -v -o timeout=300 \
   --junitxml=/results/pytest.xml __PYTEST__
 step compare /usr/bin/python3 "__HERE__/compare.py" "__OCIRUN__" /tmp/compare
 cp /results/steps/compare.out /results/compare.json
