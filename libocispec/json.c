@@ -1595,3 +1595,68 @@ oci_map_string_get (const oci_map_string *m, const char *key)
 {
   return ocispec_map_get (m, key);
 }
+
+/* ---- a document that is an array of strings ---- */
+
+char **
+ocispec_strings_parse_data (const char *data, size_t len, size_t *out_len, ocispec_errors *errs)
+{
+  ocispec_errors local = { 0 };
+  struct pctx c = { 0 };
+  struct arena arena = { 0 };
+  struct jnode *tree;
+  size_t before;
+  char **v = NULL;
+
+  if (errs == NULL)
+    errs = &local;
+  before = errs->len;
+  c.errs = errs;
+  *out_len = 0;
+
+  arena.next_size = len * 2 + 1024;
+  tree = parse_tree (&arena, data ? data : "", data ? len : 0, errs);
+  if (tree && tree->type != J_ARRAY)
+    report_type (&c, OCISPEC_KIND_ARRAY, tree);
+  else if (tree)
+    {
+      v = xcalloc (tree->len + 1, sizeof (char *));
+      for (size_t i = 0; i < tree->len; i++)
+        {
+          size_t old = path_push_index (&c, i);
+          parse_scalar (&c, OCISPEC_KIND_STRING, tree->items[i], &v[i]);
+          path_pop (&c, old);
+        }
+      *out_len = tree->len;
+    }
+  arena_free (&arena);
+  free (c.path.s);
+
+  if (errs->len != before)
+    {
+      for (size_t i = 0; v && i < *out_len; i++)
+        free (v[i]);
+      free (v);
+      v = NULL;
+      *out_len = 0;
+      errno = EINVAL;
+    }
+  ocispec_errors_free (&local);
+  return v;
+}
+
+char *
+ocispec_strings_to_json (char *const *strv, size_t len)
+{
+  struct buf b = { 0 };
+
+  buf_putc (&b, '[');
+  for (size_t i = 0; i < len; i++)
+    {
+      if (i)
+        buf_putc (&b, ',');
+      buf_put_json_string (&b, strv[i], strlen (strv[i]));
+    }
+  buf_putc (&b, ']');
+  return b.s;
+}

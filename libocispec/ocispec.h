@@ -51,6 +51,13 @@ const char *oci_map_string_get (const oci_map_string *m, const char *key);
 
 #define OCISPEC_JSON_PRETTY 1u
 
+/* A document that is a JSON array of strings (runc's descriptors.json in a
+ * checkpoint image). Parsing follows the rules above ("[1]: expected a
+ * string, got a number"); the result is NULL-terminated, *len elements,
+ * each string and the array malloc'd. Serialising writes it on one line. */
+char **ocispec_strings_parse_data (const char *data, size_t len, size_t *out_len, ocispec_errors *errs);
+char *ocispec_strings_to_json (char *const *strv, size_t len);
+
 /* GNU C predefines `linux` (and `unix`) as 1, which would turn the
  * `linux` member of oci_config into a syntax error. Use __linux__. */
 #ifdef linux

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -725,9 +726,55 @@ test_other_roots (void)
   ocispec_errors_free (&errs);
 }
 
+/* runc's descriptors.json: a document that is an array of strings. */
+static void
+test_string_arrays (void)
+{
+  ocispec_errors errs = { 0 };
+  char *in[] = { (char *)"pipe:[1234]", (char *)"/dev/null", (char *)"q\"\\\n\x01" };
+  char *json = ocispec_strings_to_json (in, 3);
+  size_t n = 0;
+  char **v;
+
+  CHECK_STREQ (json, "[\"pipe:[1234]\",\"/dev/null\",\"q\\\"\\\\\\n\\u0001\"]");
+  v = ocispec_strings_parse_data (json, strlen (json), &n, &errs);
+  CHECK (v != NULL && n == 3 && v[3] == NULL);
+  for (size_t i = 0; v && i < 3; i++)
+    CHECK_STREQ (v[i], in[i]);
+  for (size_t i = 0; v && i < n; i++)
+    free (v[i]);
+  free (v);
+  free (json);
+
+  json = ocispec_strings_to_json (NULL, 0);
+  CHECK_STREQ (json, "[]");
+  v = ocispec_strings_parse_data (json, 2, &n, &errs);
+  CHECK (v != NULL && n == 0 && v[0] == NULL);
+  free (v);
+  free (json);
+  CHECK (errs.len == 0);
+
+  /* Each problem names its place, and nothing is returned. */
+  CHECK (ocispec_strings_parse_data ("[\"a\", 3, \"b\\u0000\"]", 19, &n, &errs) == NULL && n == 0);
+  CHECK (errs.len == 2);
+  if (errs.len == 2)
+    {
+      CHECK_STREQ (errs.msgs[0], "[1]: expected a string, got 3");
+      CHECK_STREQ (errs.msgs[1], "[2]: string contains a NUL character");
+    }
+  ocispec_errors_free (&errs);
+  CHECK (ocispec_strings_parse_data ("{}", 2, &n, &errs) == NULL);
+  CHECK (errs.len == 1 && strstr (errs.msgs[0], "(root): expected an array") == errs.msgs[0]);
+  ocispec_errors_free (&errs);
+  CHECK (ocispec_strings_parse_data ("[\"a\"", 4, &n, &errs) == NULL);
+  CHECK (errs.len == 1 && strncmp (errs.msgs[0], "invalid JSON: ", 14) == 0);
+  ocispec_errors_free (&errs);
+}
+
 int
 main (void)
 {
+  test_string_arrays ();
   test_full_config ();
   test_errors ();
   test_parse_file_errors ();
