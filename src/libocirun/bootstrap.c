@@ -471,6 +471,14 @@ static void __attribute__ ((noreturn)) init_main (struct child *ch)
   if (ocirun_rootfs_finalize (c, &err) < 0)
     child_fail (ch, &err, 1);
 
+  /* The init leads a session of its own, as runc's does: one whose leader
+   * is outside the container's pid namespace cannot be checkpointed (criu),
+   * and the caller's terminal would reach in with its hang-up. */
+  if (setsid () < 0 && getsid (0) != getpid ())
+    {
+      ocirun_make_error (&err, errno, "setsid");
+      child_fail (ch, &err, 1);
+    }
   if (s->console_slave_fd >= 0)
     {
       if (ocirun_setup_console_stdio (s->console_slave_fd, &err) < 0)

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -155,6 +157,35 @@ readonly_path (const char *path, ocirun_error_t *err)
   return ocirun_remount_bind (path, flags, path, err);
 }
 
+/* Stdio that is the host's /dev/null (what engines give a detached
+ * container) becomes the container's own, as runc does: a descriptor on a
+ * mount outside the container cannot be checkpointed (criu finds no mount
+ * for it), and it would be the one host file the container holds open. */
+static int
+reopen_dev_null (ocirun_error_t *err)
+{
+  cleanup_close int fd = -1;
+  struct stat null_st, st;
+
+  fd = open ("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return 0; /* no /dev/null in this container: nothing to swap in */
+  if (fstat (fd, &null_st) < 0)
+    return ocirun_make_error (err, errno, "stat `/dev/null`");
+  if (!S_ISCHR (null_st.st_mode) || null_st.st_rdev != makedev (1, 3))
+    return 0;
+  for (int i = 0; i <= 2; i++)
+    {
+      if (fstat (i, &st) < 0 || !S_ISCHR (st.st_mode) || st.st_rdev != null_st.st_rdev)
+        continue;
+      if (st.st_dev == null_st.st_dev && st.st_ino == null_st.st_ino)
+        continue; /* already the container's */
+      if (dup3 (fd, i, 0) < 0)
+        return ocirun_make_error (err, errno, "reopen stdio %d on the container's `/dev/null`", i);
+    }
+  return 0;
+}
+
 int
 ocirun_rootfs_finalize (struct ocirun_container *c, ocirun_error_t *err)
 {
@@ -221,6 +252,9 @@ ocirun_rootfs_finalize (struct ocirun_container *c, ocirun_error_t *err)
         return ret;
     }
 
+  ret = reopen_dev_null (err);
+  if (ret < 0)
+    return ret;
   if (chdir ("/") < 0)
     return ocirun_make_error (err, errno, "chdir `/`");
   return 0;
