@@ -2,12 +2,13 @@
 # Installs what ocirun needs to build and to run its whole test suite on
 # Debian 12 (as root): the build, the integration tests (runc as reference),
 # the engines for the end-to-end tests, qemu and a kernel for the cgroup v2
-# VM, and the benchmark's comparison runtimes. Skips apt when all is there.
+# VM, criu (checkpoint/restore, tested in that VM), and the benchmark's
+# comparison runtimes. Skips apt when all is there.
 set -eu
 PKGS="build-essential autoconf automake pkg-config python3 python3-pytest go-md2man clang clang-format
 libyajl-dev libseccomp-dev libcap-dev libsystemd-dev busybox-static runc crun iproute2 procps
 python3-pytest-timeout docker.io containerd podman uidmap python3-grpcio python3-grpc-tools protobuf-compiler
-qemu-system-x86 linux-image-amd64 debootstrap cpio time"
+qemu-system-x86 linux-image-amd64 debootstrap cpio time criu iptables"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -2,6 +2,8 @@
 #include "cli.h"
 #include "util.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum
@@ -123,6 +125,7 @@ cli_cmd_checkpoint (struct cli_global *g, int argc, char **argv)
 {
   struct checkpoint_opts o;
   struct ocirun_context ctx;
+  struct ocirun_criu_request req;
   cleanup_error ocirun_error_t err = NULL;
   int ret;
 
@@ -132,8 +135,38 @@ cli_cmd_checkpoint (struct cli_global *g, int argc, char **argv)
     return CLI_USAGE_EXIT;
   ret = cli_check_args (g, "checkpoint", o.first_arg < 0 ? 0 : argc - o.first_arg, 1, 1);
   if (ret == 0)
-    ret = cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 ? cli_fail (g, &err)
-                                                                  : cli_not_implemented (g, "checkpoint");
+    {
+      memset (&req, 0, sizeof req);
+      req.image_path = o.image_path;
+      req.work_path = o.work_path;
+      req.parent_path = o.parent_path;
+      req.manage_cgroups_mode = o.manage_cgroups_mode;
+      req.page_server = o.page_server;
+      req.empty_ns = o.empty_ns;
+      req.n_empty_ns = o.n_empty_ns;
+      req.status_fd = -1;
+      if (o.status_fd)
+        {
+          char *end;
+          long fd = strtol (o.status_fd, &end, 10);
+          if (*o.status_fd == '\0' || *end || fd < 0 || fd > INT_MAX)
+            {
+              free (o.empty_ns);
+              return cli_error (g, "--status-fd `%s`: not a file descriptor", o.status_fd);
+            }
+          req.status_fd = (int)fd;
+        }
+      req.leave_running = o.leave_running;
+      req.pre_dump = o.pre_dump;
+      req.tcp_established = o.tcp_established;
+      req.ext_unix_sk = o.ext_unix_sk;
+      req.shell_job = o.shell_job;
+      req.file_locks = o.file_locks;
+      req.auto_dedup = o.auto_dedup;
+      req.lazy_pages = o.lazy_pages;
+      if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 || ocirun_container_checkpoint (&ctx, &req, &err) < 0)
+        ret = cli_fail (g, &err);
+    }
   free (o.empty_ns);
   return ret;
 }

@@ -40,12 +40,6 @@ cli_fail (struct cli_global *g, ocirun_error_t *err)
 }
 
 int
-cli_not_implemented (struct cli_global *g, const char *command)
-{
-  return cli_error (g, "%s is not implemented yet", command);
-}
-
-int
 cli_check_args (struct cli_global *g, const char *cmd, int n, int min, int max)
 {
   if (min == max && n != min)

@@ -29,8 +29,6 @@ typedef int (*cli_command_fn) (struct cli_global *g, int argc, char **argv);
  * Both return 1, the exit status. */
 int cli_fail (struct cli_global *g, ocirun_error_t *err);
 int cli_error (struct cli_global *g, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-/* For commands whose library half does not exist yet. */
-int cli_not_implemented (struct cli_global *g, const char *command);
 
 /* Whether --rootless (or the auto detection) says rootless. */
 bool cli_rootless (struct cli_global *g);

@@ -2,6 +2,8 @@
 #include "cli.h"
 #include "util.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum
@@ -142,8 +144,10 @@ cli_cmd_restore (struct cli_global *g, int argc, char **argv)
 {
   struct restore_opts o;
   struct ocirun_context ctx;
+  struct ocirun_criu_request req;
+  cleanup_free char *bundle = NULL;
   cleanup_error ocirun_error_t err = NULL;
-  int ret;
+  int ret, status = 0;
 
   memset (&o, 0, sizeof o);
   o.first_arg = -1;
@@ -151,8 +155,44 @@ cli_cmd_restore (struct cli_global *g, int argc, char **argv)
     return CLI_USAGE_EXIT;
   ret = cli_check_args (g, "restore", o.first_arg < 0 ? 0 : argc - o.first_arg, 1, 1);
   if (ret == 0)
-    ret = cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0 ? cli_fail (g, &err)
-                                                                  : cli_not_implemented (g, "restore");
+    {
+      memset (&req, 0, sizeof req);
+      req.image_path = o.image_path;
+      req.work_path = o.work_path;
+      req.manage_cgroups_mode = o.manage_cgroups_mode;
+      req.lsm_profile = o.lsm_profile;
+      req.lsm_mount_context = o.lsm_mount_context;
+      req.empty_ns = o.empty_ns;
+      req.n_empty_ns = o.n_empty_ns;
+      req.status_fd = -1;
+      req.tcp_established = o.tcp_established;
+      req.ext_unix_sk = o.ext_unix_sk;
+      req.shell_job = o.shell_job;
+      req.file_locks = o.file_locks;
+      req.auto_dedup = o.auto_dedup;
+      req.lazy_pages = o.lazy_pages;
+      req.no_subreaper = o.no_subreaper;
+      if (cli_init_context (g, &ctx, argv[o.first_arg], &err) < 0)
+        ret = cli_fail (g, &err);
+      else if (o.bundle && (bundle = realpath (o.bundle, NULL)) == NULL)
+        {
+          ocirun_make_error (&err, errno, "bundle `%s`", o.bundle);
+          ret = cli_fail (g, &err);
+        }
+      else
+        {
+          ctx.bundle = bundle;
+          ctx.console_socket = o.console_socket;
+          ctx.pid_file = o.pid_file;
+          ctx.no_pivot = o.no_pivot;
+          ctx.detach = o.detach;
+          if (ocirun_container_restore (&ctx, &req, &status, &err) < 0)
+            ret = cli_fail (g, &err);
+          else
+            /* As run: the container's exit status is ours (0 when detached). */
+            ret = o.detach ? 0 : status;
+        }
+    }
   free (o.empty_ns);
   return ret;
 }

@@ -128,8 +128,8 @@ ocirun_write_pid_file (const char *path, pid_t pid, ocirun_error_t *err)
   return 0;
 }
 
-static int
-resolve_rootfs (const char *bundle, const oci_config *cfg, char **out, ocirun_error_t *err)
+int
+ocirun_resolve_rootfs (const char *bundle, const oci_config *cfg, char **out, ocirun_error_t *err)
 {
   cleanup_free char *joined = NULL;
   struct stat sb;
@@ -179,11 +179,73 @@ copy_annotations (const oci_map_string *src)
   return m;
 }
 
+int
+ocirun_read_bundle (struct ocirun_context *ctx, char **bundle, char **text, size_t *len, oci_config **cfg,
+                    ocirun_error_t *err)
+{
+  cleanup_free char *config_path = NULL;
+  int ret;
+
+  *bundle = realpath (ctx->bundle ? ctx->bundle : ".", NULL);
+  if (*bundle == NULL)
+    return ocirun_make_error (err, errno, "bundle `%s`", ctx->bundle ? ctx->bundle : ".");
+  xasprintf (&config_path, "%s/%s", *bundle, ctx->config_file ? ctx->config_file : STATE_CONFIG);
+  ret = ocirun_read_file (config_path, text, len, err);
+  if (ret < 0)
+    return ret;
+  return ocirun_parse_config (config_path, *text, *len, cfg, err);
+}
+
+int
+ocirun_container_cgroup_create (struct ocirun_context *ctx, const oci_config *cfg, struct ocirun_cgroup **cg,
+                                ocirun_error_t *err)
+{
+  const oci_linux *lx = cfg->linux;
+  struct ocirun_cgroup_request req = { .id = ctx->id,
+                                       .cgroups_path = lx ? lx->cgroups_path : NULL,
+                                       .resources = lx ? lx->resources : NULL,
+                                       .systemd = ctx->systemd_cgroup,
+                                       .rootless = ctx->rootless,
+                                       .linux_devices = lx ? lx->devices : NULL,
+                                       .linux_devices_len = lx ? lx->devices_len : 0,
+                                       .log = ctx->log };
+  return ocirun_cgroup_create (&req, cg, err);
+}
+
+oci_container_status *
+ocirun_new_status (struct ocirun_context *ctx, pid_t pid, const char *bundle, const char *rootfs, const oci_config *cfg,
+                   struct ocirun_cgroup *cg, bool detached)
+{
+  oci_container_status *st = xmalloc0 (sizeof *st);
+
+  st->id = xstrdup (ctx->id);
+  st->pid = pid;
+  st->has_pid = true;
+  st->pid_start_time = ocirun_pid_start_time (pid);
+  st->has_pid_start_time = true;
+  st->bundle = xstrdup (bundle);
+  st->rootfs = xstrdup (rootfs);
+  st->created = ocirun_now_rfc3339 ();
+  st->owner = xstrdup ("");
+  st->config_path = xstrdup (STATE_CONFIG);
+  if (cg)
+    {
+      st->cgroup_path = xstrdup (ocirun_cgroup_path (cg));
+      st->cgroup_manager = xstrdup (ocirun_cgroup_manager (cg));
+      st->freezer_dir = xstrdup (ocirun_cgroup_freezer_dir (cg));
+    }
+  /* state and list show the annotations without parsing the config. */
+  st->annotations = copy_annotations (cfg->annotations);
+  st->detached = detached;
+  st->has_detached = true;
+  return st;
+}
+
 static int
 create_container (struct ocirun_context *ctx, bool foreground, struct created *out, struct ocirun_loaded *keep,
                   ocirun_error_t *err)
 {
-  cleanup_free char *bundle = NULL, *config_path = NULL, *config_text = NULL, *rootfs = NULL;
+  cleanup_free char *bundle = NULL, *config_text = NULL, *rootfs = NULL;
   cleanup_free char *state_dir = NULL;
   cleanup_config oci_config *cfg = NULL;
   cleanup_status oci_container_status *st = NULL;
@@ -203,21 +265,14 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
   if (ret < 0)
     return ret;
 
-  bundle = realpath (ctx->bundle ? ctx->bundle : ".", NULL);
-  if (bundle == NULL)
-    return ocirun_make_error (err, errno, "bundle `%s`", ctx->bundle ? ctx->bundle : ".");
-  xasprintf (&config_path, "%s/%s", bundle, ctx->config_file ? ctx->config_file : "config.json");
-  ret = ocirun_read_file (config_path, &config_text, &config_len, err);
-  if (ret < 0)
-    return ret;
-  ret = ocirun_parse_config (config_path, config_text, config_len, &cfg, err);
+  ret = ocirun_read_bundle (ctx, &bundle, &config_text, &config_len, &cfg, err);
   if (ret < 0)
     return ret;
   if (cfg->process == NULL)
     return ocirun_make_error (err, -EINVAL, "config.json: process: required to create a container");
   if (cfg->process->args_len == 0)
     return ocirun_make_error (err, -EINVAL, "config.json: process.args: must not be empty");
-  ret = resolve_rootfs (bundle, cfg, &rootfs, err);
+  ret = ocirun_resolve_rootfs (bundle, cfg, &rootfs, err);
   if (ret < 0)
     return ret;
 
@@ -302,19 +357,9 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
         }
     }
 
-  {
-    struct ocirun_cgroup_request req = { .id = ctx->id,
-                                         .cgroups_path = cfg->linux ? cfg->linux->cgroups_path : NULL,
-                                         .resources = cfg->linux ? cfg->linux->resources : NULL,
-                                         .systemd = ctx->systemd_cgroup,
-                                         .rootless = ctx->rootless,
-                                         .linux_devices = cfg->linux ? cfg->linux->devices : NULL,
-                                         .linux_devices_len = cfg->linux ? cfg->linux->devices_len : 0,
-                                         .log = ctx->log };
-    ret = ocirun_cgroup_create (&req, &cg, err);
-    if (ret < 0)
-      goto out;
-  }
+  ret = ocirun_container_cgroup_create (ctx, cfg, &cg, err);
+  if (ret < 0)
+    goto out;
 
   sp.c = &c;
   sp.plan = &plan;
@@ -337,28 +382,8 @@ create_container (struct ocirun_context *ctx, bool foreground, struct created *o
         goto out;
     }
 
-  st = xmalloc0 (sizeof *st);
-  st->id = xstrdup (ctx->id);
-  st->pid = sp.pid;
-  st->has_pid = true;
-  st->pid_start_time = ocirun_pid_start_time (sp.pid);
-  st->has_pid_start_time = true;
-  st->bundle = xstrdup (bundle);
-  st->rootfs = xstrdup (rootfs);
-  st->created = ocirun_now_rfc3339 ();
-  st->owner = xstrdup ("");
-  st->config_path = xstrdup (STATE_CONFIG);
-  if (cg)
-    {
-      st->cgroup_path = xstrdup (ocirun_cgroup_path (cg));
-      st->cgroup_manager = xstrdup (ocirun_cgroup_manager (cg));
-      st->freezer_dir = xstrdup (ocirun_cgroup_freezer_dir (cg));
-    }
-  /* state and list show the annotations without parsing the config. */
-  st->annotations = copy_annotations (cfg->annotations);
+  st = ocirun_new_status (ctx, sp.pid, bundle, rootfs, cfg, cg, ctx->detach || !foreground);
   st->intel_rdt_group = steal_pointer (&sp.intelrdt_group);
-  st->detached = ctx->detach || !foreground;
-  st->has_detached = true;
   ret = ocirun_state_write (dirfd, st, err);
   if (ret < 0)
     goto out;
@@ -633,8 +658,8 @@ ocirun_container_kill (struct ocirun_context *ctx, int signo, bool all, ocirun_e
 
 /* Waits (up to ~10 s) for the init to be gone after SIGKILL. We are usually
  * not its parent, so watch it rather than waitpid. */
-static void
-wait_gone (pid_t pid, uint64_t start_time)
+void
+ocirun_wait_gone (pid_t pid, uint64_t start_time)
 {
   cleanup_pidref struct ocirun_pidref init = { .fd = -1 };
 
@@ -645,8 +670,8 @@ wait_gone (pid_t pid, uint64_t start_time)
   waitpid (pid, NULL, WNOHANG);
 }
 
-static const char *
-netns_path (const oci_config *cfg)
+const char *
+ocirun_config_netns_path (const oci_config *cfg)
 {
   if (cfg == NULL || cfg->linux == NULL)
     return NULL;
@@ -656,8 +681,8 @@ netns_path (const oci_config *cfg)
   return NULL;
 }
 
-static int
-destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_t *err)
+int
+ocirun_destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_t *err)
 {
   struct ocirun_container c;
 
@@ -670,7 +695,7 @@ destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_e
   if (l->config && l->config->linux && l->config->linux->net_devices)
     {
       cleanup_error ocirun_error_t e = NULL;
-      if (ocirun_netdev_move_back (l->config->linux, netns_path (l->config), &e) < 0)
+      if (ocirun_netdev_move_back (l->config->linux, ocirun_config_netns_path (l->config), &e) < 0)
         ocirun_warning (ctx->log, "%s", e->msg);
     }
 
@@ -727,7 +752,7 @@ ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t 
           ocirun_cgroup_kill (l.cg, SIGKILL, err);
           ocirun_error_free (err);
         }
-      wait_gone (l.st->pid, l.st->pid_start_time);
+      ocirun_wait_gone (l.st->pid, l.st->pid_start_time);
       break;
     default:
       if (!force)
@@ -745,10 +770,10 @@ ocirun_container_delete (struct ocirun_context *ctx, bool force, ocirun_error_t 
         }
       signal_init (&l, SIGKILL, err);
       ocirun_error_free (err);
-      wait_gone (l.st->pid, l.st->pid_start_time);
+      ocirun_wait_gone (l.st->pid, l.st->pid_start_time);
       break;
     }
-  return destroy_container (ctx, &l, err);
+  return ocirun_destroy_container (ctx, &l, err);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -33,6 +33,34 @@ int ocirun_load_container (struct ocirun_context *ctx, bool exclusive, bool want
 void ocirun_loaded_free (struct ocirun_loaded *l);
 #define cleanup_loaded __attribute__ ((cleanup (ocirun_loaded_free)))
 
+/* Reads and parses the bundle's config (ctx->bundle, default the current
+ * directory; ctx->config_file, default config.json): *bundle is the
+ * bundle's real path, *text the config as read (for the state's copy). */
+int ocirun_read_bundle (struct ocirun_context *ctx, char **bundle, char **text, size_t *len, oci_config **cfg,
+                        ocirun_error_t *err);
+
+/* The container's cgroup from its config's linux section and ctx's driver. */
+int ocirun_container_cgroup_create (struct ocirun_context *ctx, const oci_config *cfg, struct ocirun_cgroup **cg,
+                                    ocirun_error_t *err);
+
+/* status.json of a new container whose init is pid. */
+oci_container_status *ocirun_new_status (struct ocirun_context *ctx, pid_t pid, const char *bundle, const char *rootfs,
+                                         const oci_config *cfg, struct ocirun_cgroup *cg, bool detached);
+
+/* The network namespace the config joins by path, or NULL. */
+const char *ocirun_config_netns_path (const oci_config *cfg);
+
+/* The bundle's root.path made absolute and resolved; it must be a directory. */
+int ocirun_resolve_rootfs (const char *bundle, const oci_config *cfg, char **out, ocirun_error_t *err);
+
+/* What delete does once the processes are gone: Intel RDT group, network
+ * devices, cgroup, poststop hooks, state directory. */
+int ocirun_destroy_container (struct ocirun_context *ctx, struct ocirun_loaded *l, ocirun_error_t *err);
+
+/* Waits (up to ~10 s) for the process to be gone after SIGKILL, and reaps it
+ * when it is our child. */
+void ocirun_wait_gone (pid_t pid, uint64_t start_time);
+
 /* Writes the pid file atomically, as runc does (no trailing newline). */
 int ocirun_write_pid_file (const char *path, pid_t pid, ocirun_error_t *err);
 

@@ -84,6 +84,33 @@ struct ocirun_exec_request
 int ocirun_container_exec (struct ocirun_context *ctx, const struct ocirun_exec_request *req, int *exit_status,
                            ocirun_error_t *err);
 
+/* `checkpoint` and `restore` through the criu binary (ctx->criu, default
+ * "criu" in PATH), with runc's options and image layout. checkpoint of a
+ * running (or paused) container: the container is gone afterwards unless
+ * leave_running or pre_dump. restore makes container ctx->id from the
+ * bundle and the image, running; unless ctx->detach it then waits as `run`
+ * does and stores the exit status in *exit_status. */
+struct ocirun_criu_request
+{
+  const char *image_path;          /* default: ./checkpoint */
+  const char *work_path;           /* logs; default: the image path */
+  const char *parent_path;         /* checkpoint: images of a pre-dump */
+  const char *manage_cgroups_mode; /* soft (criu's default), full, strict, ignore */
+  const char *page_server;         /* checkpoint: ADDRESS:PORT */
+  const char *lsm_profile;         /* restore: TYPE:NAME */
+  const char *lsm_mount_context;   /* restore */
+  char **empty_ns;                 /* "network" only, as runc */
+  size_t n_empty_ns;
+  int status_fd; /* -1, or the fd criu signals once lazy pages are served */
+  bool leave_running, pre_dump;
+  bool tcp_established, ext_unix_sk, shell_job, file_locks, auto_dedup, lazy_pages;
+  bool no_subreaper; /* restore */
+};
+int ocirun_container_checkpoint (struct ocirun_context *ctx, const struct ocirun_criu_request *req,
+                                 ocirun_error_t *err);
+int ocirun_container_restore (struct ocirun_context *ctx, const struct ocirun_criu_request *req, int *exit_status,
+                              ocirun_error_t *err);
+
 /* Freezes / thaws every process of the container (runc pause / resume). */
 int ocirun_container_pause (struct ocirun_context *ctx, ocirun_error_t *err);
 int ocirun_container_resume (struct ocirun_context *ctx, ocirun_error_t *err);
