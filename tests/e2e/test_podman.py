@@ -56,6 +56,42 @@ def test_stop_kills_after_timeout(podman, pnames, rt):
     assert podman("inspect", "-f", "{{.State.ExitCode}}", n).out.strip() == "137", f"[podman stop runtime={rt}]"
 
 
+def _criu_problem():
+    criu = shutil.which("criu", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if criu is None:
+        return "criu is not installed"
+    if subprocess.run([criu, "check"], capture_output=True).returncode != 0:
+        return "`criu check` fails on this kernel (tests/vm/test_vm_e2e.py runs this in a guest)"
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _criu_problem() is not None, reason=str(_criu_problem()))
+def test_checkpoint_restore(podman, pnames, rt):
+    """podman container checkpoint / restore: the process goes on with what
+    it kept in memory, and its output reaches podman's log again (conmon's
+    new pipes, handed over by criu --inherit-fd)."""
+    n = pnames()
+    podman(*prun(podman, rt, "-d", "--name", n, BB, "sh", "-c",
+                 'tok=$(cat /proc/sys/kernel/random/uuid); i=0; while :; do i=$((i+1)); echo "$tok $i"; sleep 0.2; done'),
+           rt=rt, op="run -d")
+
+    def last():
+        """(token, count) of the last line logged, or None."""
+        lines = [x.split() for x in podman("logs", n).out.splitlines() if len(x.split()) == 2]
+        return (lines[-1][0], int(lines[-1][1])) if lines else None
+
+    assert wait_for(last), f"[podman logs runtime={rt}] nothing logged"
+    tok, n1 = last()
+    podman("container", "checkpoint", n, rt=rt, op="checkpoint", timeout=300)
+    assert podman("inspect", "-f", "{{.State.Status}}", n).out.strip() == "exited"
+    podman("container", "restore", n, rt=rt, op="restore", timeout=300)
+    assert podman("inspect", "-f", "{{.State.Status}}", n).out.strip() == "running"
+    assert wait_for(lambda: last()[1] > n1 + 2, timeout=30), \
+        f"[podman restore runtime={rt}] the restored process logs nothing new: {podman('logs', n).out[-500:]}"
+    assert last()[0] == tok, f"[podman restore runtime={rt}] a new token: restarted, not restored"
+    podman("rm", "-f", n, rt=rt, op="rm -f")
+
+
 def test_pause_unpause(podman, pnames, rt):
     n = pnames()
     podman(*prun(podman, rt, "-d", "--name", n, BB, "sleep", "1000"), rt=rt, op="run -d")
