@@ -68,9 +68,28 @@ step unit-test-systemd /host__BUILD__/tests/unit/test-systemd
 cd /host__REPO__
 step pytest env OCIRUN=/host__OCIRUN__ OCIRUN_SD_USER=__USER__ python3 -m pytest -p no:cacheprovider -v \
   -o timeout=300 --junitxml=/results/pytest.xml tests/integration/test_systemd.py
-step leftovers sh -c 'systemctl list-units --all --plain --no-legend "ocirun-*.scope" "cmp-*.scope" "pfx-*.scope" "dev-*.scope"; systemctl list-units --failed --plain --no-legend "*.scope"; runuser -u __USER__ -- env XDG_RUNTIME_DIR=/run/user/__UID__ systemctl --user list-units --all --plain --no-legend "ocirun-*.scope"'
+__CRIU__
+step leftovers sh -c 'systemctl list-units --all --plain --no-legend "ocirun-*.scope" "cmp-*.scope" "pfx-*.scope" "dev-*.scope" "cr-*.scope"; systemctl list-units --failed --plain --no-legend "*.scope"; runuser -u __USER__ -- env XDG_RUNTIME_DIR=/run/user/__UID__ systemctl --user list-units --all --plain --no-legend "ocirun-*.scope"'
 loginctl disable-linger __USER__
 echo done > /results/done
+"""
+
+# checkpoint/restore with the systemd driver (v2 guest only): criu needs its
+# socket-diag modules (from the host's tree: this rootfs has no kernel) and
+# a loopback; iptables-restore and ip come from PATH.
+CRIU_STEP = r"""
+criu_env() (
+  set -e
+  for m in unix_diag inet_diag tcp_diag udp_diag netlink_diag af_packet_diag veth tun nf_tables; do
+    modprobe -d /host $m
+  done
+  ip link set lo up
+  criu check
+)
+step criu-env criu_env
+step criu env PATH=/usr/sbin:/sbin:$PATH OCIRUN=/host__OCIRUN__ OCIRUN_CR_SYSTEMD=1 python3 -m pytest -p no:cacheprovider \
+  -v -o timeout=300 --junitxml=/results/criu.xml tests/integration/test_checkpoint.py \
+  -k 'goes_on or pipe or foreground or errors'
 """
 
 
@@ -86,7 +105,8 @@ def boot_guest(mode):
     ocirun = ocirun_binary()
     build = os.path.dirname(ocirun)
     build_units(build)
-    script = (INNER.replace("__CGROUP_CHECK__", CGROUP_CHECK[mode]).replace("__BUILD__", build)
+    script = (INNER.replace("__CRIU__", CRIU_STEP if mode == "v2" else "")
+              .replace("__CGROUP_CHECK__", CGROUP_CHECK[mode]).replace("__BUILD__", build)
               .replace("__REPO__", str(REPO)).replace("__OCIRUN__", ocirun).replace("__USER__", SD_USER)
               .replace("__UID__", str(SD_UID)))
     yield from vm.module_guest(script, f"systemd guest ({mode})", mode="systemd", timeout=TIMEOUT,
@@ -135,3 +155,17 @@ def test_no_units_left(guest):
     rc, out = step(guest, "leftovers")
     left = [line for line in out.splitlines() if line.strip()]
     assert not left, "units left in the systemd guest:\n" + "\n".join(left)
+
+
+def test_checkpoint_with_systemd_driver(guest):
+    """tests/integration/test_checkpoint.py with --systemd-cgroup: the
+    container's scope unit made again on restore, the restored tasks in it."""
+    rc, out = step(guest, "criu-env")
+    assert rc == 0, f"criu does not work in the systemd guest:\n{out}"
+    rc, out = step(guest, "criu")
+    xml = guest.file("criu.xml")
+    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
+    ran, failures, _ = vm.junit(xml)
+    assert not failures, f"{len(failures)} of {ran} inner tests failed:\n\n" + "\n\n".join(failures)
+    assert rc == 0 and ran > 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
+    assert "SKIPPED" not in out, f"inner tests skipped:\n{out[-3000:]}"
