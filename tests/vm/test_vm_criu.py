@@ -63,13 +63,7 @@ def test_guest_finished(guest):
 
 
 def test_checkpoint_restore_in_guest(guest):
-    rc, out = step(guest, "pytest")
-    xml = guest.file("pytest.xml")
-    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
-    ran, failures, _ = vm.junit(xml)
-    assert not failures, f"{len(failures)} of {ran} inner tests failed:\n\n" + "\n\n".join(failures)
-    assert rc == 0 and ran > 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
-    assert " skipped" not in out and "SKIPPED" not in out, f"inner tests skipped in the guest:\n{out[-3000:]}"
+    vm.assert_inner_pytest(guest, no_skips=True)
 
 
 def test_nothing_left_in_guest(guest):

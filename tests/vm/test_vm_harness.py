@@ -1,7 +1,8 @@
 """The guest harness itself (vm.py), without booting a guest: a guest whose
 kernel stalls a CPU is stopped soon after the kernel says so (not at the
 guest's time limit), booted once more with a GuestStall warning, and the
-step it was in is named with its output so far."""
+step it was in is named with its output so far; an inner pytest run passes
+only with a report, no failure, something run (and, where asked, no skip)."""
 
 import subprocess
 import sys
@@ -103,3 +104,33 @@ def test_second_stall_fails_and_names_the_step(tmp_path, monkeypatch):
     text = str(e.value)
     assert "stalled a CPU (twice)" in text and "step pytest, unfinished" in text
     assert "test_limits_match_runc" in text and "stuck_here" in text
+
+
+def inner_run(tmp_path, out, xml, rc=0):
+    d = tmp_path / "r"
+    (d / "steps").mkdir(parents=True)
+    (d / "steps/pytest.out").write_text(out)
+    (d / "steps/pytest.rc").write_text(f"{rc}\n")
+    if xml is not None:
+        (d / "pytest.xml").write_text(xml)
+    return vm.Run(d, "", 0, 1.0, False)
+
+
+CASE = '<testcase classname="integration.test_x" name="{}">{}</testcase>'
+
+
+def test_inner_pytest_report_is_checked(tmp_path):
+    ok = f'<testsuite>{CASE.format("test_a", "")}</testsuite>'
+    assert vm.assert_inner_pytest(inner_run(tmp_path / "1", "1 passed", ok)) == ({"integration.test_x"}, "1 passed")
+    failure = '<failure message="boom">trace</failure>'
+    bad = f'<testsuite>{CASE.format("test_b", failure)}</testsuite>'
+    with pytest.raises(AssertionError, match=r"(?s)1 of 1 inner tests failed in the guest.*test_b \(failure\): boom"):
+        vm.assert_inner_pytest(inner_run(tmp_path / "2", "", bad, rc=1))
+    with pytest.raises(AssertionError, match="wrote no report"):
+        vm.assert_inner_pytest(inner_run(tmp_path / "3", "crashed", None, rc=2))
+    with pytest.raises(AssertionError, match="rc 5, 0 tests"):
+        vm.assert_inner_pytest(inner_run(tmp_path / "4", "no tests ran", "<testsuite></testsuite>", rc=5))
+    skipped = "x.py::test_a SKIPPED (no criu)\n1 skipped"
+    vm.assert_inner_pytest(inner_run(tmp_path / "5", skipped, ok))
+    with pytest.raises(AssertionError, match="inner tests skipped"):
+        vm.assert_inner_pytest(inner_run(tmp_path / "6", skipped, ok), no_skips=True)

@@ -141,12 +141,7 @@ def test_unit_in_guest(guest):
 
 
 def test_systemd_driver_in_guest(guest):
-    rc, out = step(guest, "pytest")
-    xml = guest.file("pytest.xml")
-    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
-    ran, failures, _ = vm.junit(xml)
-    assert not failures, f"{len(failures)} of {ran} inner tests failed under systemd:\n\n" + "\n\n".join(failures)
-    assert rc == 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
+    _, out = vm.assert_inner_pytest(guest, where="under systemd")
     # The real-systemd tests must have run, not skipped.
     assert "skipped" not in out.splitlines()[-1] or "systemd is not PID 1" not in out, out[-3000:]
 
@@ -162,10 +157,4 @@ def test_checkpoint_with_systemd_driver(guest):
     container's scope unit made again on restore, the restored tasks in it."""
     rc, out = step(guest, "criu-env")
     assert rc == 0, f"criu does not work in the systemd guest:\n{out}"
-    rc, out = step(guest, "criu")
-    xml = guest.file("criu.xml")
-    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
-    ran, failures, _ = vm.junit(xml)
-    assert not failures, f"{len(failures)} of {ran} inner tests failed:\n\n" + "\n\n".join(failures)
-    assert rc == 0 and ran > 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
-    assert "SKIPPED" not in out, f"inner tests skipped:\n{out[-3000:]}"
+    vm.assert_inner_pytest(guest, "criu", "criu.xml", where="with the systemd driver", no_skips=True)

@@ -102,12 +102,7 @@ def test_unit_in_guest(guest, unit):
 
 
 def test_integration_in_guest(guest):
-    rc, out = step(guest, "pytest")
-    xml = guest.file("pytest.xml")
-    assert xml is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
-    ran, failures, names = vm.junit(xml)
-    assert not failures, f"{len(failures)} of {ran} inner tests failed on cgroup v2:\n\n" + "\n\n".join(failures)
-    assert rc in (0, 5) and ran > 0, f"inner pytest rc {rc}:\n{out[-6000:]}"
+    names, out = vm.assert_inner_pytest(guest, where="on cgroup v2", ok_rc=(0, 5))
     for p in INNER_PYTEST:
         if (REPO / p).exists():
             mod = Path(p).stem

@@ -364,6 +364,21 @@ def must_step(run, name):
     return r
 
 
+def assert_inner_pytest(run, name="pytest", xml="pytest.xml", where="in the guest", ok_rc=(0,), no_skips=False):
+    """The pytest run of step name passed: it wrote its report (xml), no
+    test failed, its exit status is in ok_rc and it ran something; with
+    no_skips, nothing skipped either. Returns (test class names, output)."""
+    rc, out = must_step(run, name)
+    report = run.file(xml)
+    assert report is not None, f"inner pytest wrote no report (rc {rc}):\n{out[-6000:]}"
+    ran, failures, names = junit(report)
+    assert not failures, f"{len(failures)} of {ran} inner tests failed {where}:\n\n" + "\n\n".join(failures)
+    assert rc in ok_rc and ran > 0, f"inner pytest rc {rc}, {ran} tests:\n{out[-6000:]}"
+    if no_skips:
+        assert "SKIPPED" not in out and " skipped" not in out, f"inner tests skipped {where}:\n{out[-3000:]}"
+    return names, out
+
+
 def junit(xml):
     """(number of tests, ["class::name (failure): message\ntext", ...])."""
     import xml.etree.ElementTree as ET
