@@ -627,15 +627,13 @@ ocirun_container_restore (struct ocirun_context *ctx, const struct ocirun_criu_r
   if (ctx->detach)
     return 0;
 
+  /* As run does: the lock goes before the wait, so that state, exec and
+   * kill work on the container meanwhile; delete takes it again. */
+  ocirun_loaded_free (&l);
   ret = ocirun_wait_process (pid, -1, &relay, exit_status, err);
   if (ret < 0)
     return ret;
-  {
-    cleanup_error ocirun_error_t e = NULL;
-    if (l.cg)
-      ocirun_cgroup_kill (l.cg, SIGKILL, &e);
-  }
-  return ocirun_destroy_container (ctx, &l, err);
+  return ocirun_container_delete (ctx, true, err);
 
 fail:
   if (pid > 0)
