@@ -37,6 +37,28 @@ def _containerd_run_dirs():
     return {str(base)} | {str(p) for p in base.glob("*") if p.is_dir()} if base.is_dir() else set()
 
 
+def _stale_cgroup_parents():
+    """The cgroup parents (/ocirun-e2e-PID and /ocirun-e2e-PID-ENGINE) of
+    earlier runs whose pytest is gone: one killed before its teardown."""
+    stale = set()
+    root = Path("/sys/fs/cgroup")
+    hiers = [root] if (root / "cgroup.controllers").exists() else [h for h in root.iterdir() if h.is_dir()]
+    for hier in hiers:
+        for d in hier.glob("ocirun-e2e-*"):
+            pid = d.name.split("-")[2]
+            if d.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                stale.add("/" + d.name)
+    return stale
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stale_cgroups():
+    """Removes what a killed run left (empty cgroups only: a cgroup with a
+    process in it stays, and is no business of this run)."""
+    for rel in sorted(_stale_cgroup_parents()):
+        remove_cgroup_tree(rel)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fixed_run_dirs():
     """ctr keeps its stdio FIFOs and every shim its socket under the fixed
