@@ -39,6 +39,47 @@ cli_fail (struct cli_global *g, ocirun_error_t *err)
   return ret;
 }
 
+bool
+cli_criu_opt (int key, char *arg, struct ocirun_criu_request *req)
+{
+  switch (key)
+    {
+    case CLI_OPT_IMAGE_PATH:
+      req->image_path = arg;
+      return true;
+    case CLI_OPT_WORK_PATH:
+      req->work_path = arg;
+      return true;
+    case CLI_OPT_TCP_ESTABLISHED:
+      req->tcp_established = true;
+      return true;
+    case CLI_OPT_EXT_UNIX_SK:
+      req->ext_unix_sk = true;
+      return true;
+    case CLI_OPT_SHELL_JOB:
+      req->shell_job = true;
+      return true;
+    case CLI_OPT_FILE_LOCKS:
+      req->file_locks = true;
+      return true;
+    case CLI_OPT_MANAGE_CGROUPS_MODE:
+      req->manage_cgroups_mode = arg;
+      return true;
+    case CLI_OPT_EMPTY_NS:
+      req->empty_ns = xrealloc (req->empty_ns, (req->n_empty_ns + 1) * sizeof (char *));
+      req->empty_ns[req->n_empty_ns++] = arg;
+      return true;
+    case CLI_OPT_AUTO_DEDUP:
+      req->auto_dedup = true;
+      return true;
+    case CLI_OPT_LAZY_PAGES:
+      req->lazy_pages = true;
+      return true;
+    default:
+      return false;
+    }
+}
+
 int
 cli_check_args (struct cli_global *g, const char *cmd, int n, int min, int max)
 {

@@ -43,6 +43,23 @@ char *cli_json_reindent (const char *json, const char *indent);
 /* Writes s to stdout; with_newline adds "\n". Returns 0 or 1 (exit status). */
 int cli_print (struct cli_global *g, const char *s, bool with_newline);
 
+/* The criu options checkpoint and restore share, with runc's names: their
+ * argp keys, and their parser into req (true when key was one of them). */
+enum
+{
+  CLI_OPT_IMAGE_PATH = 512,
+  CLI_OPT_WORK_PATH,
+  CLI_OPT_TCP_ESTABLISHED,
+  CLI_OPT_EXT_UNIX_SK,
+  CLI_OPT_SHELL_JOB,
+  CLI_OPT_FILE_LOCKS,
+  CLI_OPT_MANAGE_CGROUPS_MODE,
+  CLI_OPT_EMPTY_NS,
+  CLI_OPT_AUTO_DEDUP,
+  CLI_OPT_LAZY_PAGES,
+};
+bool cli_criu_opt (int key, char *arg, struct ocirun_criu_request *req);
+
 /* Checks the number of positional arguments with runc's messages
  * (`"kill" requires a minimum of 1 argument(s)`); max < 0 means no limit.
  * Returns 0, or 1 after reporting. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -165,8 +166,19 @@ static int
 reopen_dev_null (ocirun_error_t *err)
 {
   cleanup_close int fd = -1;
-  struct stat null_st, st;
+  struct stat st[3], null_st;
+  bool any = false;
 
+  /* Most stdio is pipes or a terminal: then nothing more is looked at. */
+  for (int i = 0; i <= 2; i++)
+    {
+      bool is_null = fstat (i, &st[i]) == 0 && S_ISCHR (st[i].st_mode) && st[i].st_rdev == makedev (1, 3);
+      if (!is_null)
+        st[i].st_rdev = 0;
+      any |= is_null;
+    }
+  if (!any)
+    return 0;
   fd = open ("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return 0; /* no /dev/null in this container: nothing to swap in */
@@ -176,10 +188,8 @@ reopen_dev_null (ocirun_error_t *err)
     return 0;
   for (int i = 0; i <= 2; i++)
     {
-      if (fstat (i, &st) < 0 || !S_ISCHR (st.st_mode) || st.st_rdev != null_st.st_rdev)
-        continue;
-      if (st.st_dev == null_st.st_dev && st.st_ino == null_st.st_ino)
-        continue; /* already the container's */
+      if (st[i].st_rdev == 0 || (st[i].st_dev == null_st.st_dev && st[i].st_ino == null_st.st_ino))
+        continue; /* not /dev/null, or already the container's */
       if (dup3 (fd, i, 0) < 0)
         return ocirun_make_error (err, errno, "reopen stdio %d on the container's `/dev/null`", i);
     }
